@@ -1,0 +1,133 @@
+//! The per-frame feature set: one full-resolution pass over luma, the rest
+//! on a small analysis grid (see [`crate::resize::grid_size`]).
+
+use std::cell::RefCell;
+
+use crate::change::FrameSignature;
+use crate::color::{color_histogram, color_stats, Grid, HISTOGRAM_BINS};
+use crate::edges::gradient_stats;
+use crate::frame::{ColorRange, ColorSpec, RgbFrame, Yuv420Frame};
+use crate::hash::{dhash, phash};
+use crate::luma::{self, Bars};
+use crate::resize::{box_reduce, grid_size};
+
+/// Everything measured on one frame by itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameFeatures {
+    /// Mean full-range luma, 0..=1.
+    pub brightness: f64,
+    /// Standard deviation of full-range luma, 0..=1.
+    pub contrast: f64,
+    /// Fraction of pixels at or below [`luma::NEAR_BLACK_LEVEL`].
+    pub dark_fraction: f64,
+    /// Fraction of pixels at or above [`luma::NEAR_WHITE_LEVEL`].
+    pub bright_fraction: f64,
+    /// Shannon entropy of the full-range luma histogram, bits (0..=8).
+    pub entropy: f64,
+    /// Variance of the Laplacian of full-resolution luma (OpenCV's focus
+    /// measure), on the full-range scale.
+    pub sharpness: f64,
+    /// Mean Sobel gradient magnitude on the analysis grid, 0..=1.
+    pub gradient_energy: f64,
+    /// Fraction of edge pixels on the analysis grid.
+    pub edge_density: f64,
+    /// Hasler–Süsstrunk colourfulness (0..=255 scale; above ~30 looks colourful).
+    pub colorfulness: f64,
+    /// Mean HSV saturation, 0..=1.
+    pub saturation: f64,
+    /// 64-bit difference hash (imagehash `dhash`).
+    pub dhash: u64,
+    /// 64-bit perceptual hash (imagehash `phash`).
+    pub phash: u64,
+    /// Normalised 4x4x4 RGB histogram.
+    pub histogram: [f32; HISTOGRAM_BINS],
+    /// Black bars in full-resolution pixels.
+    pub bars: Bars,
+}
+
+/// Reused buffers, one set per worker thread, so the hot loop does not allocate.
+#[derive(Default)]
+struct Scratch {
+    gray_full: Vec<u8>,
+    planes: Vec<Vec<f32>>,
+    grid: Grid,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+fn grid_features(grid: &Grid, stats: luma::LumaStats, sharpness: f64, bars: Bars) -> (FrameFeatures, FrameSignature) {
+    let colors = color_stats(grid);
+    let gradients = gradient_stats(&grid.gray, grid.width, grid.height);
+    let histogram = color_histogram(grid);
+    let p = phash(&grid.gray, grid.width, grid.height);
+    let features = FrameFeatures {
+        brightness: stats.brightness,
+        contrast: stats.contrast,
+        dark_fraction: stats.dark_fraction,
+        bright_fraction: stats.bright_fraction,
+        entropy: stats.entropy,
+        sharpness,
+        gradient_energy: gradients.gradient_energy,
+        edge_density: gradients.edge_density,
+        colorfulness: colors.colorfulness,
+        saturation: colors.saturation,
+        dhash: dhash(&grid.gray, grid.width, grid.height),
+        phash: p,
+        histogram,
+        bars,
+    };
+    let signature = FrameSignature::new(grid, histogram, p);
+    (features, signature)
+}
+
+/// Features of a 4:2:0 frame, read straight from its planes.
+#[must_use]
+pub fn yuv420_features(frame: &Yuv420Frame<'_>, spec: ColorSpec) -> (FrameFeatures, FrameSignature) {
+    let (w, h) = (frame.width(), frame.height());
+    let gain = luma::range_gain(spec.range);
+    let sharpness = luma::laplacian_variance(frame.luma(), w, h) * gain * gain;
+    let (gw, gh) = grid_size(w, h);
+    let (cw, ch) = frame.chroma_size();
+    SCRATCH.with(|cell| {
+        let scratch = &mut *cell.borrow_mut();
+        scratch.planes.resize_with(3, Vec::new);
+        let scan = luma::scan(frame.luma(), w, h, gw, gh, &mut scratch.planes[0]);
+        let stats = luma::stats(&scan.histogram, spec.range);
+        let bars = luma::bars(&scan, w, h, spec.range);
+        box_reduce(frame.cb(), cw, ch, 1, gw, gh, &mut scratch.planes[1..2]);
+        box_reduce(frame.cr(), cw, ch, 1, gw, gh, &mut scratch.planes[2..3]);
+        let grid = &mut scratch.grid;
+        grid.width = gw;
+        grid.height = gh;
+        grid.set_from_ycbcr(&scratch.planes[0], &scratch.planes[1], &scratch.planes[2], spec);
+        grid_features(grid, stats, sharpness, bars)
+    })
+}
+
+/// Features of an RGB frame. Luma statistics use OpenCV's gray conversion.
+#[must_use]
+pub fn rgb_features(frame: &RgbFrame<'_>) -> (FrameFeatures, FrameSignature) {
+    let (w, h) = (frame.width(), frame.height());
+    let (gw, gh) = grid_size(w, h);
+    SCRATCH.with(|cell| {
+        let scratch = &mut *cell.borrow_mut();
+        luma::rgb_to_gray(frame.data(), &mut scratch.gray_full);
+        let mut unused_grid = Vec::new();
+        let scan = luma::scan(&scratch.gray_full, w, h, 1, 1, &mut unused_grid);
+        let stats = luma::stats(&scan.histogram, ColorRange::Full);
+        let bars = luma::bars(&scan, w, h, ColorRange::Full);
+        let sharpness = luma::laplacian_variance(&scratch.gray_full, w, h);
+        scratch.planes.resize_with(3, Vec::new);
+        box_reduce(frame.data(), w, h, 3, gw, gh, &mut scratch.planes[0..3]);
+        let grid = &mut scratch.grid;
+        grid.width = gw;
+        grid.height = gh;
+        grid.red.clone_from(&scratch.planes[0]);
+        grid.green.clone_from(&scratch.planes[1]);
+        grid.blue.clone_from(&scratch.planes[2]);
+        grid.update_gray();
+        grid_features(grid, stats, sharpness, bars)
+    })
+}
