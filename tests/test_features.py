@@ -1,0 +1,205 @@
+"""The Rust feature kernels against the reference tools, on real footage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import imagehash
+import numpy as np
+import pytest
+import thumbsel
+from conftest import BIKES_CUTS
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from thumbsel import _core
+
+
+def decode_rgb(path: Path, limit: int | None = None) -> np.ndarray:
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return np.stack(frames[:limit])
+
+
+@pytest.fixture(scope="module")
+def bikes_rgb(bikes: Path) -> np.ndarray:
+    return decode_rgb(bikes)
+
+
+@pytest.fixture(scope="module")
+def bikes_analysis(bikes: Path) -> thumbsel.Analysis:
+    return thumbsel.analyze(bikes, progress=False)
+
+
+def hamming(a: int, b: int) -> int:
+    return (int(a) ^ int(b)).bit_count()
+
+
+def test_sharpness_is_opencv_laplacian_variance(bikes_rgb: np.ndarray) -> None:
+    frames = bikes_rgb[::10]
+    ours = thumbsel.frame_features(frames)["sharpness"]
+    for value, rgb in zip(ours, frames, strict=True):
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        reference = cv2.Laplacian(gray, cv2.CV_64F).var()
+        assert value == pytest.approx(reference, rel=1e-6)
+
+
+def test_sharpness_matches_opencv_on_720p(bunny: Path) -> None:
+    frames = decode_rgb(bunny, 12)
+    ours = thumbsel.frame_features(frames)["sharpness"]
+    reference = [
+        cv2.Laplacian(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for f in frames
+    ]
+    np.testing.assert_allclose(ours, reference, rtol=1e-6)
+
+
+@pytest.mark.parametrize("clip", ["bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"])
+def test_hashes_agree_with_imagehash_on_real_clips(clip: str, bunny: Path) -> None:
+    from conftest import real_clip
+
+    path = bunny if clip == "bigbuckbunny.mp4" else real_clip(clip)
+    analysis = thumbsel.analyze(path, progress=False)
+    frames = decode_rgb(path)
+    assert analysis.frames.num_rows == len(frames)
+    d_close = p_close = 0
+    for dh, ph, rgb in zip(analysis.column("dhash"), analysis.column("phash"), frames, strict=True):
+        image = Image.fromarray(rgb)
+        d_close += hamming(dh, int(str(imagehash.dhash(image)), 16)) <= 4
+        p_close += hamming(ph, int(str(imagehash.phash(image)), 16)) <= 4
+    assert d_close / len(frames) >= 0.95
+    assert p_close / len(frames) >= 0.95
+
+
+def test_colour_and_exposure_match_numpy_definitions(bikes_rgb: np.ndarray) -> None:
+    frames = bikes_rgb[::25]
+    ours = thumbsel.frame_features(frames)
+    for i, rgb in enumerate(frames):
+        x = rgb.astype(np.float64)
+        rg = x[..., 0] - x[..., 1]
+        yb = 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
+        colorfulness = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+        # Measured on the area-averaged analysis grid: fine texture averages out a little.
+        assert ours["colorfulness"][i] == pytest.approx(colorfulness, rel=0.05)
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
+        # The histogram samples every second row.
+        assert ours["brightness"][i] == pytest.approx(gray.mean() / 255, abs=0.005)
+        assert ours["contrast"][i] == pytest.approx(gray.std() / 255, abs=0.005)
+        assert ours["dark_fraction"][i] == pytest.approx((gray <= 18).mean(), abs=0.01)
+        counts = np.bincount(gray.astype(int).ravel(), minlength=256) / gray.size
+        entropy = -(counts[counts > 0] * np.log2(counts[counts > 0])).sum()
+        assert ours["entropy"][i] == pytest.approx(entropy, abs=0.05)
+        assert ours["histogram"][i].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_cut_score_peaks_at_the_known_cuts(bikes_analysis: thumbsel.Analysis) -> None:
+    scores = np.nan_to_num(bikes_analysis.column("cut_score"))
+    frames = bikes_analysis.column("frame")
+    top = set(frames[np.argsort(-scores)[:6]].tolist())
+    assert set(BIKES_CUTS) <= top
+    hist = np.nan_to_num(bikes_analysis.column("histogram_distance"))
+    within_shot = np.median(hist[[i for i in range(1, len(hist)) if i not in BIKES_CUTS]])
+    assert all(hist[c] > 5 * within_shot for c in BIKES_CUTS)
+    assert np.isnan(bikes_analysis.column("cut_score")[0])
+    assert bikes_analysis.frames.column("cut_score").null_count == 1
+
+
+def test_video_path_agrees_with_rgb_path(
+    bikes_analysis: thumbsel.Analysis, bikes_rgb: np.ndarray
+) -> None:
+    rgb = thumbsel.frame_features(bikes_rgb)
+    for name, tolerance in [("brightness", 0.02), ("colorfulness", 3.0), ("saturation", 0.03)]:
+        np.testing.assert_allclose(bikes_analysis.column(name), rgb[name], atol=tolerance)
+    ratio = bikes_analysis.column("sharpness") / rgb["sharpness"]
+    assert 0.8 < np.median(ratio) < 1.25
+
+
+def test_batches_and_threads_do_not_change_results(bikes_rgb: np.ndarray) -> None:
+    frames = np.ascontiguousarray(bikes_rgb[:40])
+    whole = thumbsel.frame_features(frames)
+    extractor = _core.FeatureExtractor(full_range=True)
+    parts = [extractor.push_rgb(frames[i : i + 7]) for i in range(0, len(frames), 7)]
+    _core.set_threads(1)
+    try:
+        serial = thumbsel.frame_features(frames)
+    finally:
+        _core.set_threads(None)
+    for name, values in whole.items():
+        joined = np.concatenate([p[name] for p in parts])
+        np.testing.assert_array_equal(joined, values, err_msg=name)
+        np.testing.assert_array_equal(serial[name], values, err_msg=name)
+
+
+def test_letterbox_bars_are_measured_per_frame() -> None:
+    frame = np.zeros((1, 90, 160, 3), np.uint8)
+    frame[0, 12:78, 20:140] = np.random.default_rng(1).integers(40, 220, (66, 120, 3))
+    result = thumbsel.frame_features(frame)
+    assert (result["bar_top"][0], result["bar_bottom"][0]) == (12, 12)
+    assert (result["bar_left"][0], result["bar_right"][0]) == (20, 20)
+
+
+def test_flat_and_black_frames() -> None:
+    frames = np.zeros((2, 32, 48, 3), np.uint8)
+    frames[1] = 255
+    result = thumbsel.frame_features(frames)
+    assert result["brightness"].tolist() == [0.0, 1.0]
+    assert result["sharpness"].tolist() == [0.0, 0.0]
+    assert result["dark_fraction"][0] == 1.0 and result["bright_fraction"][1] == 1.0
+    assert result["entropy"].tolist() == [0.0, 0.0]
+    assert result["motion"][1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.zeros((2, 8, 8, 3), np.float32), "uint8"),
+        (np.zeros((2, 8, 8, 4), np.uint8), "(N, H, W, 3)"),
+        (np.zeros((8, 8), np.uint8), "(N, H, W, 3)"),
+        (np.zeros((1, 0, 8, 3), np.uint8), "empty"),
+    ],
+)
+def test_bad_arrays_raise_typed_errors(value: np.ndarray, message: str) -> None:
+    with pytest.raises(
+        thumbsel.InvalidFrameError, match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
+        thumbsel.frame_features(value)
+
+
+def test_core_boundary_checks_shapes_and_layout() -> None:
+    extractor = _core.FeatureExtractor()
+    y = np.zeros((2, 9, 7), np.uint8)
+    good = np.zeros((2, 5, 4), np.uint8)
+    assert extractor.push_yuv420(y, good, good)["brightness"].shape == (2,)
+    with pytest.raises(thumbsel.InvalidFrameError, match=r"\(2, 5, 4\)"):
+        extractor.push_yuv420(y, np.zeros((2, 4, 4), np.uint8), good)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        extractor.push_yuv420(np.zeros((2, 9, 14), np.uint8)[:, :, ::2], good, good)
+    with pytest.raises(TypeError, match="numpy array"):
+        extractor.push_yuv420([[1]], good, good)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="matrix"):
+        _core.FeatureExtractor(matrix="srgb")
+    empty = extractor.push_yuv420(
+        np.zeros((0, 9, 7), np.uint8), np.zeros((0, 5, 4), np.uint8), good[:0]
+    )
+    assert empty["sharpness"].shape == (0,)
+    assert empty["histogram"].shape == (0, 64)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    height=st.integers(1, 40),
+    width=st.integers(1, 40),
+    count=st.integers(1, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_shape_gives_finite_features(height: int, width: int, count: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (count, height, width, 3), dtype=np.uint8)
+    result = thumbsel.frame_features(frames)
+    for name, values in result.items():
+        if name in ("cut_score", "histogram_distance", "hash_distance", "motion"):
+            values = values[1:]
+        assert np.all(np.isfinite(values.astype(np.float64))), name
+    assert np.all(result["brightness"] <= 1.0) and np.all(result["contrast"] <= 0.5 + 1e-9)
+    assert np.all(result["bar_top"] <= height) and np.all(result["bar_left"] <= width)
