@@ -87,7 +87,7 @@ fn kernels(c: &mut Criterion) {
         });
     });
     group.bench_function("grid_color_720p", |b| {
-        b.iter(|| thumbsel_core::color::color_stats(black_box(&grid)))
+        b.iter(|| thumbsel_core::color::color_stats(black_box(&grid)));
     });
     group.bench_function("grid_gradients_720p", |b| {
         b.iter(|| thumbsel_core::edges::gradient_stats(black_box(&grid.gray), gw, gh));
