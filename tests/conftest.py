@@ -36,3 +36,18 @@ def carphone() -> Path:
 @pytest.fixture(scope="session")
 def bunny() -> Path:
     return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def episode():  # type: ignore[no-untyped-def]
+    """The test episode built from real footage (see ``tests/episodes.py``), cached in .cache."""
+    from episodes import build_episode
+
+    return build_episode(ROOT / ".cache" / "episodes")
+
+
+@pytest.fixture(scope="session")
+def episode_analysis(episode):  # type: ignore[no-untyped-def]
+    import thumbsel
+
+    return thumbsel.analyze(episode.path, progress=False)

@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 from thumbsel import _core
 from thumbsel.decode import DecodeReport, VideoInfo, open_video
 from thumbsel.errors import ThumbselError
-from thumbsel.features import extract_features, set_threads
+from thumbsel.features import default_batch_size, extract_features, set_threads
 from thumbsel.outputs.atomic import atomic_path
+from thumbsel.shots import Shot, ShotDetection, detect_shots
 
 __all__ = ["Analysis", "Letterbox", "analyze"]
 
@@ -63,6 +64,24 @@ class Analysis:
     frames: pa.Table
     decode: DecodeReport
     options: dict[str, Any] = field(default_factory=dict)
+
+    _shot_detection: ShotDetection | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def shot_detection(self) -> ShotDetection:
+        """Shots plus per-frame shot and transition facts (default options unless set)."""
+        if self._shot_detection is None:
+            self._shot_detection = detect_shots(self)
+        return self._shot_detection
+
+    @shot_detection.setter
+    def shot_detection(self, detection: ShotDetection) -> None:
+        self._shot_detection = detection
+
+    @property
+    def shots(self) -> list[Shot]:
+        """The title's shots (default detector options; see :func:`thumbsel.shots.detect_shots`)."""
+        return self.shot_detection.shots
 
     @property
     def complete(self) -> bool:
@@ -122,7 +141,7 @@ class Analysis:
 def analyze(
     path: str | os.PathLike[str],
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     threads: int | None = None,
     decode_threads: int | None = None,
     progress: bool | None = None,
@@ -148,6 +167,8 @@ def analyze(
                 if on_progress is not None:
                     on_progress(count)
 
+            if batch_size is None:
+                batch_size = default_batch_size(source.info.width, source.info.height)
             table = extract_features(source, batch_size=batch_size, on_progress=advance)
         finally:
             if bar is not None:

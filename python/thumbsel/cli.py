@@ -8,13 +8,15 @@ stderr says how much was lost; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from thumbsel import _core
 from thumbsel.analysis import Analysis, analyze
-from thumbsel.errors import ThumbselError
+from thumbsel.errors import OutputError, ThumbselError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -45,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("video", help="any file FFmpeg can open")
         sub.add_argument("--threads", type=_positive, help="scoring threads (default: all cores)")
         sub.add_argument(
-            "--batch-size", type=_positive, default=32, help="frames per batch (default: 32)"
+            "--batch-size",
+            type=_positive,
+            help="frames per batch (default: about 24 MiB of frames)",
         )
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
@@ -59,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     pick_cmd.add_argument(
         "-o", "--output", required=True, help="directory to write the candidates to"
     )
+    pick_cmd.add_argument(
+        "--min-shot-frames", type=_positive, default=8, help="shortest shot, frames (default: 8)"
+    )
+
+    shots_cmd = commands.add_parser("shots", help="list the shots and how each one begins")
+    common(shots_cmd)
+    shots_cmd.add_argument("--json", action="store_true", help="print the shots as a JSON list")
+    shots_cmd.add_argument("--csv", metavar="FILE", help="also write PySceneDetect-style CSV")
+    shots_cmd.add_argument(
+        "--min-shot-frames", type=_positive, default=8, help="shortest shot, frames (default: 8)"
+    )
     return parser
 
 
@@ -68,6 +83,8 @@ def _say(message: str) -> None:
 
 def _run(arguments: argparse.Namespace) -> int:
     progress = None if not arguments.quiet else False
+    if arguments.command == "pick" and Path(arguments.output).is_file():
+        raise OutputError(f"{arguments.output}: exists and is not a directory")
     analysis = analyze(
         arguments.video,
         batch_size=arguments.batch_size,
@@ -78,22 +95,60 @@ def _run(arguments: argparse.Namespace) -> int:
         analysis.to_parquet(arguments.output)
         if not arguments.quiet:
             print(f"{analysis.frames.num_rows} frames -> {arguments.output}")
-    else:
-        from thumbsel.outputs.candidates import write_pick
-        from thumbsel.select import pick
+        return _finish(analysis)
 
-        candidates = pick(analysis, arguments.k)
-        target = write_pick(analysis, candidates, arguments.output)
-        if not arguments.quiet:
+    from thumbsel.shots import ShotOptions, detect_shots
+
+    analysis.shot_detection = detect_shots(
+        analysis, ShotOptions(min_shot_frames=arguments.min_shot_frames)
+    )
+    if arguments.command == "shots":
+        _print_shots(analysis, arguments)
+        return _finish(analysis)
+
+    from thumbsel.outputs.candidates import write_pick
+    from thumbsel.select import select
+
+    selection = select(analysis, arguments.k)
+    target = write_pick(analysis, selection, arguments.output)
+    if not arguments.quiet:
+        candidates = selection.candidates
+        print(
+            f"{len(candidates)} candidates from {len(analysis.shots)} shots, "
+            f"{analysis.frames.num_rows} frames -> {target}"
+        )
+        for c in candidates:
             print(
-                f"{len(candidates)} candidates from {analysis.frames.num_rows} frames -> {target}"
+                f"  #{c.rank:<2} frame {c.frame:>6}  {c.time:9.3f} s  shot {c.shot:>4}"
+                f"  score {c.score:.3f}  {c.image}"
             )
-            for c in candidates:
-                print(
-                    f"  #{c.rank}  frame {c.frame:>6}  {c.time:9.3f} s"
-                    f"  score {c.score:.3f}  {c.image}"
-                )
+        if len(candidates) < arguments.k:
+            print(
+                f"  (only {len(candidates)} distinct candidates: the rest were near-duplicates "
+                "or failed the filters; see summary.json)"
+            )
+        print(f"report: {Path(arguments.output) / 'report.html'}")
     return _finish(analysis)
+
+
+def _print_shots(analysis: Analysis, arguments: argparse.Namespace) -> None:
+    from thumbsel.shots import timecode, write_shots_csv
+
+    shots = analysis.shots
+    if arguments.csv:
+        write_shots_csv(shots, analysis.video.frame_rate, arguments.csv)
+    if arguments.json:
+        print(json.dumps([shot.to_dict() for shot in shots], indent=2))
+        return
+    if arguments.quiet:
+        return
+    print(f"{'shot':>5}  {'start':>12}  {'end':>12}  {'frames':>13}  transition in")
+    for shot in shots:
+        frames = f"{shot.start_frame}-{shot.end_frame - 1}"
+        print(
+            f"{shot.index:>5}  {timecode(shot.start_time):>12}  {timecode(shot.end_time):>12}"
+            f"  {frames:>13}  {shot.transition_in or '-'}"
+        )
 
 
 def _finish(analysis: Analysis) -> int:

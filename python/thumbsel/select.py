@@ -1,9 +1,23 @@
-"""Ranking frames and picking a short, varied list of candidates.
+"""Ranking frames and choosing a short, varied list of artwork candidates.
 
-This first selection scores every frame on normalised quality signals,
-drops frames that cannot be artwork (near-black, blown out, featureless),
-then takes the best frames greedily while refusing near-duplicates of what
-it already took. Shot-aware selection builds on these pieces.
+1. **Filters.** Every frame that cannot be artwork gets the first reason that
+   applies, in this order: ``transition`` (inside or near a cut, fade or
+   dissolve), ``dark``, ``blown-out``, ``low-information``, ``blurry``
+   (relative to the title's own sharpness), ``motion``. Exposure and contrast
+   are measured on the picture inside the letterbox bars, so bars do not make
+   a frame dark or flat.
+2. **Score.** Each signal is normalised to 0..1 within the title, and the
+   score is their weighted mean (:class:`QualityWeights`).
+3. **One frame per shot.** Each shot offers its best frame that passes the
+   filters.
+4. **Near-duplicates.** A shot whose best frame matches a better shot's
+   frames (pHash and colour histogram) offers nothing, whether it is a shot
+   that recurs later or a second take of the same set-up.
+5. **Diversity.** The final order is maximal marginal relevance: each next
+   candidate maximises ``lambda * score - (1 - lambda) * similarity`` to those
+   already chosen, so the top k cover different moments.
+
+The result is the same for the same input and options: ties break by frame order.
 """
 
 from __future__ import annotations
@@ -16,31 +30,31 @@ import numpy.typing as npt
 
 from thumbsel.analysis import Analysis
 
-__all__ = ["Candidate", "QualityWeights", "pick", "quality_scores"]
+__all__ = [
+    "FILTERS",
+    "Candidate",
+    "QualityWeights",
+    "Selection",
+    "SelectionOptions",
+    "pick",
+    "quality_scores",
+    "select",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
-# Filters: a frame failing any of these is never a candidate.
-MIN_BRIGHTNESS = 0.08
-"""Mean luma below this is too dark to read as a still (hecate uses 0.075)."""
-MAX_BRIGHT_FRACTION = 0.5
-"""More than half the picture near white is blown out."""
-MIN_ENTROPY = 3.0
-"""Fewer than ~8 effective grey levels: a uniform or title-card frame."""
-
-DEFAULT_MIN_HASH_DISTANCE = 14
-"""Two frames whose pHashes differ in fewer bits show the same picture."""
-DEFAULT_MIN_GAP_SECONDS = 1.0
-"""Candidates closer in time than this are the same moment."""
+FILTERS = ("transition", "dark", "blown-out", "low-information", "blurry", "motion")
+"""Rejection reasons, in the order they are checked."""
 
 
 @dataclass(frozen=True)
 class QualityWeights:
     """How much each normalised signal adds to a frame's quality score.
 
-    Each signal is first turned into 0..1 within the title (a percentile rank,
-    so the score does not depend on the camera or codec); exposure is
-    1 - |brightness - 0.45| / 0.45 clipped to 0..1, since mid-grey pictures
+    Sharpness, contrast and colourfulness become percentile ranks within the
+    title, so the score does not depend on the camera or the codec.
+    Stillness is one minus the rank of motion. Exposure is
+    ``1 - |brightness - 0.45| / 0.45``, clipped to 0..1: mid-grey pictures
     read best at thumbnail size.
     """
 
@@ -60,79 +74,49 @@ class QualityWeights:
         }
 
 
-def _percentile_rank(values: FloatArray) -> FloatArray:
-    """Rank of each value in 0..1 (ties share their mean rank; NaN counts as lowest)."""
-    n = len(values)
-    if n <= 1:
-        return np.ones(n)
-    filled = np.where(np.isnan(values), -np.inf, values)
-    order = np.argsort(filled, kind="stable")
-    ranks = np.empty(n)
-    ranks[order] = np.arange(n, dtype=np.float64)
-    # Equal values get the same rank so the score never depends on frame order.
-    _, inverse, counts = np.unique(filled, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return np.asarray(sums[inverse] / counts[inverse] / (n - 1), dtype=np.float64)
+@dataclass(frozen=True)
+class SelectionOptions:
+    """Thresholds of the filters and the selection (documented defaults)."""
 
-
-def normalized_signals(analysis: Analysis) -> dict[str, FloatArray]:
-    """Each quality signal on 0..1, higher is better."""
-    brightness = analysis.column("brightness")
-    motion = analysis.column("motion")
-    # The first frame has no motion value; treat it as still as its successor.
-    if len(motion) > 1 and np.isnan(motion[0]):
-        motion = motion.copy()
-        motion[0] = motion[1]
-    return {
-        "sharpness": _percentile_rank(analysis.column("sharpness")),
-        "exposure": np.clip(1.0 - np.abs(brightness - 0.45) / 0.45, 0.0, 1.0),
-        "contrast": _percentile_rank(analysis.column("contrast")),
-        "colorfulness": _percentile_rank(analysis.column("colorfulness")),
-        "stillness": 1.0 - _percentile_rank(np.nan_to_num(motion, nan=0.0)),
-    }
-
-
-def quality_scores(analysis: Analysis, weights: QualityWeights | None = None) -> FloatArray:
-    """Weighted quality score of every frame, 0..1."""
-    weights = weights or QualityWeights()
-    signals = normalized_signals(analysis)
-    total = sum(weights.as_dict().values())
-    if total <= 0:
-        raise ValueError("quality weights must add up to more than 0")
-    score = sum(w * signals[name] for name, w in weights.as_dict().items())
-    return np.asarray(score / total, dtype=np.float64)
-
-
-def rejection_reasons(analysis: Analysis) -> list[str | None]:
-    """Why each frame can never be a candidate (None when it can)."""
-    brightness = analysis.column("brightness")
-    bright = analysis.column("bright_fraction")
-    entropy = analysis.column("entropy")
-    reasons: list[str | None] = []
-    for b, w, e in zip(brightness, bright, entropy, strict=True):
-        if b < MIN_BRIGHTNESS:
-            reasons.append("dark")
-        elif w > MAX_BRIGHT_FRACTION:
-            reasons.append("blown-out")
-        elif e < MIN_ENTROPY:
-            reasons.append("low-information")
-        else:
-            reasons.append(None)
-    return reasons
+    min_brightness: float = 0.1
+    """Mean luma inside the bars below this is too dark (hecate uses 0.075)."""
+    max_bright_fraction: float = 0.4
+    """More than this share of near-white pixels is blown out."""
+    min_entropy: float = 3.5
+    """Luma entropy (bits) below this is a uniform or title-card frame."""
+    min_contrast: float = 0.04
+    """Luma standard deviation below this is featureless."""
+    blur_ratio: float = 0.25
+    """Blurry: sharpness below this fraction of the title's median sharpness."""
+    motion_ratio: float = 4.0
+    """Too much motion: above this multiple of the title's median motion ..."""
+    min_motion: float = 0.04
+    """... and above this absolute mean luma change per frame (0..1)."""
+    duplicate_hash_bits: int = 12
+    """Frames whose pHashes differ in at most this many bits show the same picture ..."""
+    duplicate_histogram: float = 0.35
+    """... when their colour histograms are also this close (total variation, 0..1)."""
+    diversity: float = 0.3
+    """Weight of dissimilarity in the final ranking (1 - MMR lambda)."""
+    min_gap_seconds: float = 1.0
+    """Extra moments from an already-used shot keep at least this far from every pick."""
 
 
 @dataclass
 class Candidate:
-    """A frame proposed as artwork, with the numbers that put it there."""
+    """A frame proposed as artwork, with the numbers and reasons that put it there."""
 
     rank: int
     frame: int
     time: float
     score: float
+    shot: int | None = None
     features: dict[str, float] = field(default_factory=dict)
     signals: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
     phash: str = ""
     image: str | None = None
+    thumbnail: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,11 +124,176 @@ class Candidate:
             "frame": self.frame,
             "time": round(self.time, 6),
             "score": round(self.score, 6),
+            "shot": self.shot,
             "image": self.image,
+            "thumbnail": self.thumbnail,
             "phash": self.phash,
             "signals": {k: round(v, 6) for k, v in self.signals.items()},
             "features": {k: round(v, 6) for k, v in self.features.items()},
+            "reasons": list(self.reasons),
         }
+
+
+@dataclass
+class Selection:
+    """The outcome of :func:`select`: candidates plus why every other frame lost."""
+
+    candidates: list[Candidate]
+    scores: FloatArray
+    rejected: list[str | None]
+    """Per table row: the filter that rejected it, or None when eligible."""
+    duplicate_shots: dict[int, int]
+    """Shot index -> the better shot it duplicates."""
+
+    def rejected_counts(self) -> dict[str, int]:
+        """Frames removed by each filter (every filter listed, zero included)."""
+        counts = dict.fromkeys(FILTERS, 0)
+        for reason in self.rejected:
+            if reason is not None:
+                counts[reason] += 1
+        return counts
+
+
+def _percentile_rank(values: FloatArray) -> FloatArray:
+    """Rank of each value in 0..1; equal values share a rank and NaN ranks lowest."""
+    n = len(values)
+    if n <= 1:
+        return np.ones(n)
+    filled = np.where(np.isnan(values), -np.inf, values)
+    order = np.argsort(filled, kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(n, dtype=np.float64)
+    _, inverse, counts = np.unique(filled, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return np.asarray(sums[inverse] / counts[inverse] / (n - 1), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Content:
+    """Exposure measured inside the letterbox bars.
+
+    Bars are black, so removing their pixels from the whole-frame statistics
+    is a matter of arithmetic: mean and mean square over the content are the
+    whole-frame ones minus the bars' share.
+    """
+
+    brightness: FloatArray
+    contrast: FloatArray
+    bright_fraction: FloatArray
+    sharpness: FloatArray
+    motion: FloatArray
+
+
+def _content_statistics(analysis: Analysis) -> _Content:
+    width, height = analysis.video.width, analysis.video.height
+    box = analysis.letterbox.content_box(width, height)
+    content_share = max(1e-6, (box[2] - box[0]) * (box[3] - box[1]) / float(width * height))
+    brightness = analysis.column("brightness")
+    contrast = analysis.column("contrast")
+    motion = analysis.column("motion").copy()
+    if len(motion) > 1 and np.isnan(motion[0]):
+        motion[0] = motion[1]
+    motion = np.nan_to_num(motion, nan=0.0)
+    square = contrast**2 + brightness**2
+    inside_mean = brightness / content_share
+    inside_square = square / content_share
+    inside_contrast = np.sqrt(np.maximum(inside_square - inside_mean**2, 0.0))
+    return _Content(
+        brightness=np.clip(inside_mean, 0.0, 1.0),
+        contrast=inside_contrast,
+        bright_fraction=np.clip(analysis.column("bright_fraction") / content_share, 0.0, 1.0),
+        # The bars add no Laplacian energy (but their edge), so the content's
+        # variance is the frame's spread over fewer pixels.
+        sharpness=analysis.column("sharpness") / content_share,
+        motion=motion / content_share,
+    )
+
+
+def normalized_signals(analysis: Analysis) -> dict[str, FloatArray]:
+    """Each quality signal on 0..1, higher is better."""
+    content = _content_statistics(analysis)
+    return {
+        "sharpness": _percentile_rank(np.log1p(content.sharpness)),
+        "exposure": np.clip(1.0 - np.abs(content.brightness - 0.45) / 0.45, 0.0, 1.0),
+        "contrast": _percentile_rank(content.contrast),
+        "colorfulness": _percentile_rank(analysis.column("colorfulness")),
+        "stillness": 1.0 - _percentile_rank(content.motion),
+    }
+
+
+def quality_scores(analysis: Analysis, weights: QualityWeights | None = None) -> FloatArray:
+    """Weighted quality score of every frame, 0..1."""
+    weights = weights or QualityWeights()
+    if any(w < 0 for w in weights.as_dict().values()):
+        raise ValueError("quality weights must not be negative")
+    total = sum(weights.as_dict().values())
+    if total <= 0:
+        raise ValueError("quality weights must add up to more than 0")
+    signals = normalized_signals(analysis)
+    score = sum(w * signals[name] for name, w in weights.as_dict().items())
+    return np.asarray(score / total, dtype=np.float64)
+
+
+def rejection_reasons(
+    analysis: Analysis, options: SelectionOptions | None = None
+) -> list[str | None]:
+    """Why each frame can never be a candidate (None when it can)."""
+    options = options or SelectionOptions()
+    content = _content_statistics(analysis)
+    transition = analysis.shot_detection.in_transition
+    entropy = analysis.column("entropy")
+    usable = ~transition & (content.brightness >= options.min_brightness)
+    reference = content.sharpness[usable] if usable.any() else content.sharpness
+    sharpness_floor = options.blur_ratio * float(np.median(reference)) if len(reference) else 0.0
+    motion_reference = content.motion[usable] if usable.any() else content.motion
+    motion_median = float(np.median(motion_reference)) if len(motion_reference) else 0.0
+    motion_ceiling = max(options.min_motion, options.motion_ratio * motion_median)
+    reasons: list[str | None] = []
+    for i in range(len(entropy)):
+        if transition[i]:
+            reasons.append("transition")
+        elif content.brightness[i] < options.min_brightness:
+            reasons.append("dark")
+        elif content.bright_fraction[i] > options.max_bright_fraction:
+            reasons.append("blown-out")
+        elif entropy[i] < options.min_entropy or content.contrast[i] < options.min_contrast:
+            reasons.append("low-information")
+        elif content.sharpness[i] < sharpness_floor:
+            reasons.append("blurry")
+        elif content.motion[i] > motion_ceiling:
+            reasons.append("motion")
+        else:
+            reasons.append(None)
+    return reasons
+
+
+class _Similarity:
+    """Picture similarity from pHash and colour histogram (1 = identical)."""
+
+    def __init__(self, analysis: Analysis, options: SelectionOptions) -> None:
+        self.options = options
+        self.phash = analysis.column("phash").astype(np.uint64)
+        histogram = analysis.frames.column("histogram").combine_chunks()
+        self.histogram = np.asarray(histogram.values.to_numpy(), dtype=np.float32).reshape(
+            len(self.phash), -1
+        )
+
+    def bits(self, a: int, b: int) -> int:
+        return int(np.bitwise_count(self.phash[a] ^ self.phash[b]))
+
+    def histogram_distance(self, a: int, b: int) -> float:
+        return float(0.5 * np.abs(self.histogram[a] - self.histogram[b]).sum())
+
+    def duplicates(self, a: int, b: int) -> bool:
+        return (
+            self.bits(a, b) <= self.options.duplicate_hash_bits
+            and self.histogram_distance(a, b) <= self.options.duplicate_histogram
+        )
+
+    def similarity(self, a: int, b: int) -> float:
+        structure = max(0.0, 1.0 - self.bits(a, b) / 32.0)
+        colour = 1.0 - self.histogram_distance(a, b)
+        return 0.5 * structure + 0.5 * colour
 
 
 _REPORTED_FEATURES = (
@@ -159,8 +308,164 @@ _REPORTED_FEATURES = (
 )
 
 
-def _hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
+def select(
+    analysis: Analysis,
+    k: int = 8,
+    *,
+    weights: QualityWeights | None = None,
+    options: SelectionOptions | None = None,
+) -> Selection:
+    """Filter, score and choose up to ``k`` candidates, best first (see the module notes)."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    options = options or SelectionOptions()
+    if not 0.0 <= options.diversity <= 1.0:
+        raise ValueError("diversity must be between 0 and 1")
+    scores = quality_scores(analysis, weights)
+    signals = normalized_signals(analysis)
+    rejected = rejection_reasons(analysis, options)
+    detection = analysis.shot_detection
+    similarity = _Similarity(analysis, options)
+    frames = analysis.column("frame")
+    times = analysis.column("time")
+
+    # 3. The best eligible frame of each shot, and a few more frames per shot
+    # to recognise the shot again later.
+    best_of_shot: dict[int, int] = {}
+    samples_of_shot: dict[int, list[int]] = {}
+    for shot in detection.shots:
+        rows = np.flatnonzero(detection.shot_of_frame == shot.index)
+        eligible = [int(r) for r in rows if rejected[r] is None]
+        if not eligible:
+            continue
+        best = max(eligible, key=lambda r: (scores[r], -r))
+        best_of_shot[shot.index] = best
+        step = max(1, len(eligible) // 5)
+        samples_of_shot[shot.index] = sorted({best, *eligible[::step]})
+
+    # 4. Near-duplicate shots: better shots claim their look first.
+    offered = sorted(best_of_shot, key=lambda s: (-scores[best_of_shot[s]], s))
+    kept: list[int] = []
+    duplicate_shots: dict[int, int] = {}
+    for shot_index in offered:
+        row = best_of_shot[shot_index]
+        original = next(
+            (
+                other
+                for other in kept
+                if any(similarity.duplicates(row, sample) for sample in samples_of_shot[other])
+            ),
+            None,
+        )
+        if original is None:
+            kept.append(shot_index)
+        else:
+            duplicate_shots[shot_index] = original
+
+    # 5. Maximal marginal relevance over the surviving shots.
+    pool = [best_of_shot[s] for s in kept]
+    chosen: list[int] = []
+    closest: dict[int, tuple[float, int]] = {}
+    while pool and len(chosen) < k:
+
+        def value(row: int) -> float:
+            nearest = max((similarity.similarity(row, c) for c in chosen), default=0.0)
+            return float((1.0 - options.diversity) * scores[row] - options.diversity * nearest)
+
+        best_row = max(pool, key=lambda r: (value(r), -r))
+        if chosen:
+            closest[best_row] = max((similarity.similarity(best_row, c), c) for c in chosen)
+        chosen.append(best_row)
+        pool.remove(best_row)
+
+    # A title with fewer distinct shots than k (a single long take, say)
+    # offers further moments: the best remaining frames that are neither
+    # near-duplicates of a pick nor within min_gap_seconds of one.
+    extra: set[int] = set()
+    if len(chosen) < k:
+        for row in sorted(
+            (r for r in range(len(rejected)) if rejected[r] is None and r not in chosen),
+            key=lambda r: (-scores[r], r),
+        ):
+            if detection.shots and any(
+                int(detection.shot_of_frame[row]) == d for d in duplicate_shots
+            ):
+                continue
+            if any(
+                similarity.bits(row, c) <= 2 * options.duplicate_hash_bits
+                or abs(times[row] - times[c]) < options.min_gap_seconds
+                for c in chosen
+            ):
+                continue
+            chosen.append(row)
+            extra.add(row)
+            if len(chosen) == k:
+                break
+
+    shot_by_row = {row: s for s, row in best_of_shot.items()}
+    for row in extra:
+        shot_by_row[row] = int(detection.shot_of_frame[row])
+    duplicates_of: dict[int, list[int]] = {}
+    for duplicate, original in duplicate_shots.items():
+        duplicates_of.setdefault(original, []).append(duplicate)
+    eligible_count = sum(r is None for r in rejected)
+    columns = {name: analysis.column(name) for name in _REPORTED_FEATURES}
+    candidates = []
+    for rank, row in enumerate(chosen, start=1):
+        shot_index = shot_by_row[row]
+        shot = detection.shots[shot_index]
+        where = f"shot {shot_index} (frames {shot.start_frame}-{shot.end_frame - 1})"
+        reasons = [
+            (
+                f"another moment of {where}: the title has fewer distinct shots than {k}"
+                if row in extra
+                else f"best of {where}"
+            ),
+            f"quality score {scores[row]:.3f}: higher than "
+            f"{_share_below(scores, row, rejected):.0%} of the {eligible_count} usable frames",
+            "strongest signals: "
+            + ", ".join(
+                f"{name} {signals[name][row]:.2f}"
+                for name in sorted(signals, key=lambda n: -signals[n][row])[:2]
+            ),
+        ]
+        if shot_index in duplicates_of:
+            others = ", ".join(str(s) for s in sorted(duplicates_of[shot_index]))
+            reasons.append(f"stands for similar shots {others} (near-duplicates, not offered)")
+        if row in closest and row not in extra:
+            value_similarity, other = closest[row]
+            other_rank = chosen.index(other) + 1
+            reasons.append(
+                f"ranked for variety: most similar earlier pick is #{other_rank} "
+                f"(similarity {value_similarity:.2f})"
+            )
+        candidates.append(
+            Candidate(
+                rank=rank,
+                frame=int(frames[row]),
+                time=float(times[row]),
+                score=float(scores[row]),
+                shot=shot_index,
+                features={
+                    name: float(values[row])
+                    for name, values in columns.items()
+                    if not np.isnan(values[row])
+                },
+                signals={name: float(values[row]) for name, values in signals.items()},
+                reasons=reasons,
+                phash=f"{int(similarity.phash[row]):016x}",
+            )
+        )
+    return Selection(
+        candidates=candidates, scores=scores, rejected=rejected, duplicate_shots=duplicate_shots
+    )
+
+
+def _share_below(scores: FloatArray, row: int, rejected: list[str | None]) -> float:
+    usable = np.array([r is None for r in rejected])
+    if usable.sum() <= 1:
+        return 1.0
+    return float((scores[usable] < scores[row]).sum() / (usable.sum() - 1))
 
 
 def pick(
@@ -168,47 +473,7 @@ def pick(
     k: int = 8,
     *,
     weights: QualityWeights | None = None,
-    min_hash_distance: int = DEFAULT_MIN_HASH_DISTANCE,
-    min_gap_seconds: float = DEFAULT_MIN_GAP_SECONDS,
+    options: SelectionOptions | None = None,
 ) -> list[Candidate]:
-    """The ``k`` best frames, best first, no two of them near-duplicates.
-
-    Deterministic: ties in score are broken by the earlier frame.
-    """
-    if k < 1:
-        raise ValueError("k must be at least 1")
-    scores = quality_scores(analysis, weights)
-    signals = normalized_signals(analysis)
-    reasons = rejection_reasons(analysis)
-    frames = analysis.column("frame")
-    times = analysis.column("time")
-    hashes = [int(h) for h in analysis.column("phash")]
-    order = np.lexsort((frames, -scores))
-    chosen: list[int] = []
-    for row in order:
-        if reasons[row] is not None:
-            continue
-        if any(_hamming(hashes[row], hashes[c]) < min_hash_distance for c in chosen):
-            continue
-        if any(abs(times[row] - times[c]) < min_gap_seconds for c in chosen):
-            continue
-        chosen.append(int(row))
-        if len(chosen) == k:
-            break
-    columns = {name: analysis.column(name) for name in _REPORTED_FEATURES}
-    return [
-        Candidate(
-            rank=rank,
-            frame=int(frames[row]),
-            time=float(times[row]),
-            score=float(scores[row]),
-            features={
-                name: float(values[row])
-                for name, values in columns.items()
-                if not np.isnan(values[row])
-            },
-            signals={name: float(values[row]) for name, values in signals.items()},
-            phash=f"{hashes[row]:016x}",
-        )
-        for rank, row in enumerate(chosen, start=1)
-    ]
+    """The ``k`` best candidates, best first: :func:`select` without the bookkeeping."""
+    return select(analysis, k, weights=weights, options=options).candidates

@@ -28,6 +28,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as error:
         raise OutputError(f"{target}: cannot write: {error.strerror or error}") from error
     temporary = Path(name)
+    # mkstemp creates 0600 files; outputs are meant to be shared like any
+    # other file the user writes, so apply the usual umask instead.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
         yield temporary
         os.replace(temporary, target)

@@ -1,54 +1,151 @@
-"""Writing a pick: one image per candidate, ``candidates.json`` and the frame table."""
+"""Writing a pick: images, ``candidates.json``, ``summary.json``, the tables and the report."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from PIL import Image
+import pyarrow as pa
 
 from thumbsel.analysis import Analysis
 from thumbsel.decode import open_video
 from thumbsel.errors import ThumbselError
-from thumbsel.outputs.atomic import atomic_path, write_text
-from thumbsel.select import Candidate
+from thumbsel.outputs.atomic import write_text
+from thumbsel.outputs.report import write_report
+from thumbsel.outputs.sheets import make_thumbnail, save_jpeg, write_contact_sheet
+from thumbsel.select import Selection
+from thumbsel.shots import shots_csv
 
-__all__ = ["save_image", "write_pick"]
+__all__ = ["selection_table", "write_pick"]
 
-JPEG_QUALITY = 92
-
-
-def save_image(picture: npt.NDArray[np.uint8], target: str | os.PathLike[str]) -> None:
-    """Atomically save an RGB array as JPEG (deterministic bytes for the same pixels)."""
-    with atomic_path(target) as temporary:
-        Image.fromarray(picture, "RGB").save(
-            temporary, format="JPEG", quality=JPEG_QUALITY, optimize=True
-        )
+THUMBNAIL_WIDTH = 320
 
 
-def write_pick(
-    analysis: Analysis, candidates: list[Candidate], outdir: str | os.PathLike[str]
-) -> Path:
-    """Write the images, ``candidates.json`` and ``frames.parquet``; returns the JSON's path.
+def selection_table(analysis: Analysis, selection: Selection) -> pa.Table:
+    """The frame table plus what selection made of each frame.
 
-    Images are taken from the video by seeking to each candidate's frame;
-    the JSON is written last, so a reader that finds it finds everything it names.
+    ``shot`` and ``in_transition`` come from shot detection, ``score`` is
+    the quality score, and ``rejected`` names the filter that ruled the frame
+    out (null when it was eligible).
+    """
+    detection = analysis.shot_detection
+    table = analysis.frames
+    table = table.append_column("shot", pa.array(detection.shot_of_frame, pa.int32()))
+    table = table.append_column("in_transition", pa.array(detection.in_transition, pa.bool_()))
+    table = table.append_column("score", pa.array(selection.scores, pa.float64()))
+    return table.append_column("rejected", pa.array(selection.rejected, pa.string()))
+
+
+def write_pick(analysis: Analysis, selection: Selection, outdir: str | os.PathLike[str]) -> Path:
+    """Write every output of a pick into ``outdir``; returns the path of ``candidates.json``.
+
+    Candidate images are read back from the video by seeking to their frames.
+    ``candidates.json`` is written last, so a reader that finds it finds
+    everything it names.
     """
     outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise ThumbselError(f"{outdir}: exists and is not a directory")
+    candidates = selection.candidates
     with open_video(analysis.path) as source:
         pictures = source.read_rgb([c.frame for c in candidates], [c.time for c in candidates])
+    sheet_pictures = []
     for candidate in candidates:
         picture = pictures.get(candidate.frame)
         if picture is None:
-            raise ThumbselError(f"{analysis.path}: frame {candidate.frame} could not be read back")
-        name = f"candidate-{candidate.rank:02d}-frame{candidate.frame:06d}.jpg"
-        save_image(picture, outdir / name)
-        candidate.image = name
-    analysis.to_parquet(outdir / "frames.parquet")
-    document = [candidate.to_dict() for candidate in candidates]
+            raise ThumbselError(
+                f"{analysis.path}: frame {candidate.frame} could not be read back for its image"
+            )
+        stem = f"candidate-{candidate.rank:02d}-frame{candidate.frame:06d}"
+        save_jpeg(picture, outdir / f"{stem}.jpg")
+        thumbnail = make_thumbnail(picture, THUMBNAIL_WIDTH)
+        save_jpeg(thumbnail, outdir / "thumbnails" / f"{stem}.jpg")
+        candidate.image = f"{stem}.jpg"
+        candidate.thumbnail = f"thumbnails/{stem}.jpg"
+        sheet_pictures.append(picture)
+
+    contact_sheet = None
+    if sheet_pictures:
+        labels = [
+            f"#{c.rank}  {_clock(c.time)}  shot {c.shot}  score {c.score:.2f}" for c in candidates
+        ]
+        write_contact_sheet(sheet_pictures, labels, outdir / "contact-sheet.jpg")
+        contact_sheet = "contact-sheet.jpg"
+
+    table = selection_table(analysis, selection)
+    metadata = dict(table.schema.metadata or {})
+    analysis_with_selection = Analysis(
+        path=analysis.path,
+        video=analysis.video,
+        frames=table.replace_schema_metadata(metadata),
+        decode=analysis.decode,
+        options=analysis.options,
+    )
+    analysis_with_selection.to_parquet(outdir / "frames.parquet")
+    write_text(outdir / "shots.csv", shots_csv(analysis.shots, analysis.video.frame_rate))
+
+    summary = summary_document(analysis, selection)
+    write_text(outdir / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_report(
+        outdir / "report.html",
+        title=Path(analysis.path).name,
+        video=summary["video"],
+        shots=summary["shots"],
+        candidates=[c.to_dict() for c in candidates],
+        timeline={
+            "time": analysis.column("time"),
+            "brightness": analysis.column("brightness"),
+            "sharpness": analysis.column("sharpness"),
+            "motion": analysis.column("motion"),
+            "cut_score": analysis.column("cut_score"),
+        },
+        rejected=summary["rejected"],
+        contact_sheet=contact_sheet,
+    )
     target = outdir / "candidates.json"
-    write_text(target, json.dumps(document, indent=2) + "\n")
+    write_text(target, json.dumps([c.to_dict() for c in candidates], indent=2) + "\n")
     return target
+
+
+def summary_document(analysis: Analysis, selection: Selection) -> dict[str, Any]:
+    """Title-level facts of a pick: the video, its shots, and what each filter removed."""
+    info = analysis.video
+    letterbox = analysis.letterbox
+    return {
+        "video": {
+            "path": analysis.path,
+            "width": info.width,
+            "height": info.height,
+            "frame_rate": info.frame_rate,
+            "duration": info.duration,
+            "codec": info.codec,
+            "frames": analysis.frames.num_rows,
+            "letterbox": {
+                "top": letterbox.top,
+                "bottom": letterbox.bottom,
+                "left": letterbox.left,
+                "right": letterbox.right,
+            },
+            "decode": analysis.decode.summary(),
+        },
+        "shots": [shot.to_dict() for shot in analysis.shots],
+        "rejected": selection.rejected_counts(),
+        "eligible_frames": int(sum(r is None for r in selection.rejected)),
+        "duplicate_shots": {str(k): v for k, v in sorted(selection.duplicate_shots.items())},
+        "duplicate_shot_count": len(selection.duplicate_shots),
+        "candidates": len(selection.candidates),
+        "score_quantiles": {
+            q: float(np.quantile(selection.scores, float(q))) for q in ("0.1", "0.5", "0.9")
+        }
+        if len(selection.scores)
+        else {},
+    }
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours:d}:{minutes:02d}:{secs:06.3f}"

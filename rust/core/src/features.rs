@@ -87,13 +87,13 @@ fn grid_features(grid: &Grid, stats: luma::LumaStats, sharpness: f64, bars: Bars
 pub fn yuv420_features(frame: &Yuv420Frame<'_>, spec: ColorSpec) -> (FrameFeatures, FrameSignature) {
     let (w, h) = (frame.width(), frame.height());
     let gain = luma::range_gain(spec.range);
-    let sharpness = luma::laplacian_variance(frame.luma(), w, h) * gain * gain;
     let (gw, gh) = grid_size(w, h);
     let (cw, ch) = frame.chroma_size();
     SCRATCH.with(|cell| {
         let scratch = &mut *cell.borrow_mut();
         scratch.planes.resize_with(3, Vec::new);
         let scan = luma::scan(frame.luma(), w, h, gw, gh, &mut scratch.planes[0]);
+        let sharpness = scan.laplacian.variance() * gain * gain;
         let stats = luma::stats(&scan.histogram, spec.range);
         let bars = luma::bars(&scan, w, h, spec.range);
         box_reduce(frame.cb(), cw, ch, 1, gw, gh, &mut scratch.planes[1..2]);
@@ -118,7 +118,7 @@ pub fn rgb_features(frame: &RgbFrame<'_>) -> (FrameFeatures, FrameSignature) {
         let scan = luma::scan(&scratch.gray_full, w, h, 1, 1, &mut unused_grid);
         let stats = luma::stats(&scan.histogram, ColorRange::Full);
         let bars = luma::bars(&scan, w, h, ColorRange::Full);
-        let sharpness = luma::laplacian_variance(&scratch.gray_full, w, h);
+        let sharpness = scan.laplacian.variance();
         scratch.planes.resize_with(3, Vec::new);
         box_reduce(frame.data(), w, h, 3, gw, gh, &mut scratch.planes[0..3]);
         let grid = &mut scratch.grid;

@@ -50,6 +50,35 @@ pub struct LumaScan {
     pub row_sums: Vec<u32>,
     /// Sum of raw codes per column.
     pub column_sums: Vec<u32>,
+    /// Laplacian sums of the whole plane, taken in the same pass.
+    pub laplacian: LaplacianSums,
+}
+
+/// Sums of the Laplacian and of its square over a plane, kept exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaplacianSums {
+    pub sum: i64,
+    pub sum_sq: u64,
+    pub count: u64,
+}
+
+impl LaplacianSums {
+    fn add(&mut self, other: (i64, u64, u64)) {
+        self.sum += other.0;
+        self.sum_sq += other.1;
+        self.count += other.2;
+    }
+
+    /// Population variance, from exact integer sums.
+    #[must_use]
+    pub fn variance(&self) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let n = i128::from(self.count);
+        let numerator = n * i128::from(self.sum_sq) - i128::from(self.sum) * i128::from(self.sum);
+        numerator as f64 / (n * n) as f64
+    }
 }
 
 /// Histogram, row/column sums and the box reduction of luma to the analysis
@@ -62,6 +91,7 @@ pub fn scan(plane: &[u8], width: usize, height: usize, gw: usize, gh: usize, gri
     let mut column_sums = vec![0u32; width];
     let mut band = vec![0u32; width];
     let column_spans: Vec<(usize, usize)> = (0..gw).map(|j| span(j, width, gw)).collect();
+    let mut laplacian = LaplacianSums::default();
     let mut out = [std::mem::take(grid)];
     out[0].clear();
     out[0].resize(gw * gh, 0.0);
@@ -83,6 +113,11 @@ pub fn scan(plane: &[u8], width: usize, height: usize, gw: usize, gh: usize, gri
             }
             row_sums.push(row_sum(row));
             add_row(&mut band, row);
+            // The Laplacian of the row above needs this row too: reading it
+            // now, while the three rows are in cache, saves a second pass.
+            if y >= 2 && width >= 3 {
+                laplacian.add(interior_row_sums(plane, width, y - 1));
+            }
         }
         reduce_band(&band, r1 - r0, 1, &column_spans, i * gw, &mut out);
         for (c, &b) in column_sums.iter_mut().zip(&band) {
@@ -94,10 +129,12 @@ pub fn scan(plane: &[u8], width: usize, height: usize, gw: usize, gh: usize, gri
     for (i, bin) in histogram.iter_mut().enumerate() {
         *bin = partial[0][i] + partial[1][i] + partial[2][i] + partial[3][i];
     }
+    laplacian.add(edge_sums(plane, width, height));
     LumaScan {
         histogram,
         row_sums,
         column_sums,
+        laplacian,
     }
 }
 
@@ -234,6 +271,55 @@ fn laplacian_at(plane: &[u8], width: usize, height: usize, x: usize, y: usize) -
 /// Width of the row segments whose sums fit a `u32`: 1020^2 * 4096 < 2^32.
 const SEGMENT: usize = 4096;
 
+/// Laplacian sums of the interior pixels (`1..width - 1`) of row `y`,
+/// which must have a row above and below it.
+fn interior_row_sums(plane: &[u8], width: usize, y: usize) -> (i64, u64, u64) {
+    let up = &plane[(y - 1) * width..y * width];
+    let mid = &plane[y * width..(y + 1) * width];
+    let down = &plane[(y + 1) * width..(y + 2) * width];
+    let (mut sum, mut sum_sq) = (0i64, 0u64);
+    let mut start = 1;
+    while start < width - 1 {
+        let end = (start + SEGMENT).min(width - 1);
+        let (s, q) = laplacian_segment(up, mid, down, start, end);
+        sum += i64::from(s);
+        sum_sq += u64::from(q);
+        start = end;
+    }
+    (sum, sum_sq, (width - 2) as u64)
+}
+
+/// Laplacian sums of every pixel that [`interior_row_sums`] does not cover:
+/// the first and last rows and columns, or the whole plane when it is
+/// narrower or shorter than 3 pixels.
+fn edge_sums(plane: &[u8], width: usize, height: usize) -> (i64, u64, u64) {
+    let (mut sum, mut sum_sq, mut count) = (0i64, 0u64, 0u64);
+    let mut add = |x: usize, y: usize| {
+        let l = laplacian_at(plane, width, height, x, y);
+        sum += l;
+        sum_sq += (l * l) as u64;
+        count += 1;
+    };
+    if width < 3 || height < 3 {
+        for y in 0..height {
+            for x in 0..width {
+                add(x, y);
+            }
+        }
+    } else {
+        for y in [0, height - 1] {
+            for x in 0..width {
+                add(x, y);
+            }
+        }
+        for y in 1..height - 1 {
+            add(0, y);
+            add(width - 1, y);
+        }
+    }
+    (sum, sum_sq, count)
+}
+
 /// Variance of the 3x3 Laplacian `[0,1,0; 1,-4,1; 0,1,0]` over the whole
 /// plane with reflect-101 borders, computed exactly in integers: OpenCV's
 /// `cv2.Laplacian(gray, cv2.CV_64F).var()`.
@@ -248,45 +334,14 @@ const SEGMENT: usize = 4096;
 /// ```
 #[must_use]
 pub fn laplacian_variance(plane: &[u8], width: usize, height: usize) -> f64 {
-    let (mut sum, mut sum_sq) = (0i64, 0u64);
-    let mut add_general = |x: usize, y: usize| {
-        let l = laplacian_at(plane, width, height, x, y);
-        sum += l;
-        sum_sq += (l * l) as u64;
-    };
-    if width < 3 || height < 3 {
-        for y in 0..height {
-            for x in 0..width {
-                add_general(x, y);
-            }
-        }
-    } else {
-        for y in [0, height - 1] {
-            for x in 0..width {
-                add_general(x, y);
-            }
-        }
-        for y in 1..height - 1 {
-            add_general(0, y);
-            add_general(width - 1, y);
-        }
-        for y in 1..height - 1 {
-            let up = &plane[(y - 1) * width..y * width];
-            let mid = &plane[y * width..(y + 1) * width];
-            let down = &plane[(y + 1) * width..(y + 2) * width];
-            let mut start = 1;
-            while start < width - 1 {
-                let end = (start + SEGMENT).min(width - 1);
-                let (s, q) = laplacian_segment(up, mid, down, start, end);
-                sum += i64::from(s);
-                sum_sq += u64::from(q);
-                start = end;
-            }
+    let mut sums = LaplacianSums::default();
+    sums.add(edge_sums(plane, width, height));
+    if width >= 3 {
+        for y in 1..height.saturating_sub(1) {
+            sums.add(interior_row_sums(plane, width, y));
         }
     }
-    let n = (width * height) as i128;
-    let numerator = n * i128::from(sum_sq) - i128::from(sum) * i128::from(sum);
-    numerator as f64 / (n * n) as f64
+    sums.variance()
 }
 
 /// Interior Laplacian sums over `start..end` of one row; written over plain
@@ -341,6 +396,17 @@ mod tests {
             let fast = laplacian_variance(&plane, w, h);
             let slow = naive_variance(&plane, w, h);
             assert!((fast - slow).abs() <= 1e-9 * slow.max(1.0), "{w}x{h}: {fast} vs {slow}");
+        }
+    }
+
+    #[test]
+    fn fused_scan_laplacian_equals_standalone() {
+        for (w, h) in [(1, 1), (2, 7), (3, 3), (17, 9), (64, 33)] {
+            let plane = pseudo_random(w * h, (w + 7 * h) as u64);
+            let mut grid = Vec::new();
+            let fused = scan(&plane, w, h, 1.max(w / 4), 1.max(h / 4), &mut grid).laplacian;
+            assert_eq!(fused.count, (w * h) as u64);
+            assert_eq!(fused.variance(), laplacian_variance(&plane, w, h), "{w}x{h}");
         }
     }
 

@@ -1,0 +1,432 @@
+"""Shot boundaries from the per-frame signals: hard cuts, fades and dissolves.
+
+Everything here works on the frame table that ``analyze`` already measured;
+no pixel is read again. Three detectors run over it:
+
+* **fades** — runs of black frames (a dip to black). The next shot starts at
+  the first frame that is not black, and the frames that ramp down into the
+  black and up out of it count as transition frames.
+* **hard cuts** — a spike in the adjacent-frame change. The change combines
+  the HSV delta, the colour-histogram distance and the pHash distance. It
+  must exceed an absolute floor and be several times its local baseline (the
+  median over a window on each side, as PySceneDetect's AdaptiveDetector
+  does), so a fast pan does not qualify: its change is high on every frame.
+  A spike is also dropped when the picture just before it comes back just
+  after it, which is what a camera flash looks like.
+* **dissolves** — frames ``K`` before and after look different (pHash and
+  histogram), both ends are steady, and no cut or fade lies between them. The
+  boundary is where the blend's pHash stops resembling the outgoing shot and
+  starts resembling the incoming one: the middle of the cross-fade.
+
+Shots shorter than ``min_shot_frames`` are merged into a neighbour, keeping
+the stronger boundary.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from thumbsel.outputs.atomic import write_text
+
+if TYPE_CHECKING:
+    from thumbsel.analysis import Analysis
+
+__all__ = ["Shot", "ShotDetection", "ShotOptions", "detect_shots", "shots_csv"]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ShotOptions:
+    """Tuning of the shot detector (defaults suit 24-60 fps editorial content)."""
+
+    min_shot_frames: int = 8
+    """Boundaries closer than this are merged (PySceneDetect's min_scene_len is 15)."""
+    black_brightness: float = 0.05
+    """A frame darker than this (mean luma, 0..1) with little contrast is black."""
+    black_contrast: float = 0.04
+    cut_floor: float = 0.25
+    """Minimum combined adjacent change (0..1) of a hard cut."""
+    cut_ratio: float = 3.0
+    """A hard cut's change must be this many times the local median change."""
+    baseline_window: int = 6
+    """Frames on each side for the local baseline of the adjacent change."""
+    flash_window: int = 5
+    """A spike whose surroundings within this many frames match is a flash."""
+    dissolve_span: int = 12
+    """Frames on each side compared when looking for dissolves."""
+    dissolve_min_hash: int = 18
+    """pHash bits that must differ across a dissolve."""
+    dissolve_min_histogram: float = 0.2
+    """Histogram distance that must separate the two ends of a dissolve."""
+    dissolve_max_end_motion: int = 10
+    """pHash bits an end of a dissolve may change over a third of ``dissolve_span``."""
+    cut_margin: int = 2
+    """Frames on each side of a cut that count as part of the transition."""
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A run of frames between two boundaries; ``end_frame`` is exclusive."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+    transition_in: str | None
+    """How this shot begins: "cut", "fade", "dissolve", or None for the first shot."""
+
+    @property
+    def frame_count(self) -> int:
+        return self.end_frame - self.start_frame
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ShotDetection:
+    """Shots plus the per-frame facts selection needs."""
+
+    shots: list[Shot]
+    shot_of_frame: IntArray
+    """Index of the shot each table row belongs to."""
+    in_transition: npt.NDArray[np.bool_]
+    """True for rows inside or next to a transition (fades, dissolves, cut margins)."""
+    change: FloatArray
+    """Combined adjacent change, 0..1 (0 for the first frame)."""
+
+
+def _hamming(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> IntArray:
+    return np.bitwise_count(np.bitwise_xor(a, b)).astype(np.int64)
+
+
+def _histogram_distance(
+    histograms: npt.NDArray[np.float32], a: IntArray, b: IntArray
+) -> FloatArray:
+    return np.asarray(0.5 * np.abs(histograms[a] - histograms[b]).sum(axis=1), dtype=np.float64)
+
+
+def combined_change(
+    cut_score: FloatArray, histogram_distance: FloatArray, hash_distance: FloatArray
+) -> FloatArray:
+    """One adjacent-change signal in 0..1 from the three measured ones.
+
+    The HSV delta saturates at 60 (a cut between unrelated pictures scores
+    40-100 on PySceneDetect's scale), the pHash distance at 32 bits (two
+    unrelated pictures differ in about half of their 64 bits).
+    """
+    hsv = np.clip(np.nan_to_num(cut_score) / 60.0, 0.0, 1.0)
+    hist = np.clip(np.nan_to_num(histogram_distance), 0.0, 1.0)
+    bits = np.clip(np.nan_to_num(hash_distance) / 32.0, 0.0, 1.0)
+    return np.asarray(0.4 * hsv + 0.3 * hist + 0.3 * bits, dtype=np.float64)
+
+
+def _local_baseline(change: FloatArray, window: int) -> FloatArray:
+    """Median change over ``window`` frames each side, leaving out the frame and its neighbours."""
+    n = len(change)
+    padded = np.concatenate([np.full(window + 1, np.nan), change, np.full(window + 1, np.nan)])
+    offsets = [o for o in range(-window - 1, window + 2) if abs(o) > 1]
+    stacked = np.stack([padded[window + 1 + o : window + 1 + o + n] for o in offsets])
+    with np.errstate(all="ignore"):
+        baseline = np.nanmedian(np.where(np.isnan(stacked), np.nan, stacked), axis=0)
+    return np.asarray(np.nan_to_num(baseline, nan=0.0), dtype=np.float64)
+
+
+class _Frames:
+    """The columns the detector reads, as numpy arrays."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.count = analysis.frames.num_rows
+        self.frame = analysis.column("frame").astype(np.int64)
+        self.time = analysis.column("time").astype(np.float64)
+        self.brightness = analysis.column("brightness")
+        self.contrast = analysis.column("contrast")
+        self.phash = analysis.column("phash").astype(np.uint64)
+        histogram = analysis.frames.column("histogram").combine_chunks()
+        self.histogram = np.asarray(histogram.values.to_numpy(), dtype=np.float32).reshape(
+            self.count, -1
+        )
+        self.change = combined_change(
+            analysis.column("cut_score"),
+            analysis.column("histogram_distance"),
+            analysis.column("hash_distance"),
+        )
+        if self.count:
+            self.change[0] = 0.0
+
+    def similar(self, a: int, b: int) -> bool:
+        """The same picture (allowing for noise, motion blur and a flash's exposure shift)."""
+        bits = int(np.bitwise_count(self.phash[a] ^ self.phash[b]))
+        return bits <= 10
+
+
+def _black_runs(frames: _Frames, options: ShotOptions) -> list[tuple[int, int]]:
+    black = (frames.brightness < options.black_brightness) & (
+        frames.contrast < options.black_contrast
+    )
+    runs: list[tuple[int, int]] = []
+    start = None
+    for i, is_black in enumerate(black):
+        if is_black and start is None:
+            start = i
+        elif not is_black and start is not None:
+            runs.append((start, i))
+            start = None
+    if start is not None:
+        runs.append((start, frames.count))
+    return runs
+
+
+def _ramp(brightness: FloatArray, start: int, step: int, limit: int) -> int:
+    """Walk from ``start`` by ``step`` while brightness keeps rising; return the far end."""
+    position = start
+    for _ in range(limit):
+        following = position + step
+        if not 0 <= following < len(brightness):
+            break
+        if brightness[following] <= brightness[position] * 1.01 + 1e-4:
+            break
+        position = following
+    return position
+
+
+def _detect_fades(
+    frames: _Frames, options: ShotOptions, transition: npt.NDArray[np.bool_]
+) -> dict[int, str]:
+    boundaries: dict[int, str] = {}
+    for start, end in _black_runs(frames, options):
+        transition[start:end] = True
+        # Frames fading down into the black and up out of it are neither shot.
+        fade_out_begins = _ramp(frames.brightness, start - 1, -1, 48) if start > 0 else start
+        fade_in_ends = _ramp(frames.brightness, end, 1, 48) if end < frames.count else end
+        transition[fade_out_begins : fade_in_ends + 1] = True
+        if start > 0 and end < frames.count:
+            boundaries[end] = "fade"
+        elif start == 0 and end < frames.count and end > 0:
+            # A title that opens in black: the first real shot starts after it.
+            boundaries[end] = "fade"
+    return boundaries
+
+
+def _detect_cuts(frames: _Frames, options: ShotOptions, taken: dict[int, str]) -> dict[int, float]:
+    change = frames.change
+    baseline = _local_baseline(change, options.baseline_window)
+    is_black = (frames.brightness < options.black_brightness) & (
+        frames.contrast < options.black_contrast
+    )
+    candidates = np.flatnonzero(
+        (change >= options.cut_floor) & (change >= options.cut_ratio * np.maximum(baseline, 0.02))
+    )
+    cuts: dict[int, float] = {}
+    w = options.flash_window
+    for i in candidates.tolist():
+        if i == 0 or i in taken or is_black[i] or is_black[i - 1]:
+            continue
+        # A local maximum only: the frame after a cut can also change a lot.
+        if i + 1 < frames.count and change[i + 1] > change[i]:
+            continue
+        if change[i - 1] > change[i]:
+            continue
+        before = range(max(0, i - w), i)
+        after = range(i, min(frames.count, i + w + 1))
+        if any(frames.similar(a, b) for a in before for b in after if b - a >= 2):
+            continue  # the picture came back: a flash or a brief occlusion
+        cuts[i] = float(change[i])
+    return cuts
+
+
+def _detect_dissolves(
+    frames: _Frames, options: ShotOptions, blocked: npt.NDArray[np.bool_]
+) -> dict[int, float]:
+    n = frames.count
+    k = options.dissolve_span
+    if n <= 2 * k + 2:
+        return {}
+    centre = np.arange(k, n - k)
+    before, after = centre - k, centre + k
+    across_bits = _hamming(frames.phash[before], frames.phash[after])
+    across_hist = _histogram_distance(frames.histogram, before, after)
+    # Each end must be steady: a shot that keeps moving (a pan) is not a dissolve.
+    q = max(2, k // 3)
+    steady_before = _hamming(frames.phash[np.maximum(before - q, 0)], frames.phash[before])
+    steady_after = _hamming(frames.phash[after], frames.phash[np.minimum(after + q, n - 1)])
+    candidate = (
+        (across_bits >= options.dissolve_min_hash)
+        & (across_hist >= options.dissolve_min_histogram)
+        & (np.maximum(steady_before, steady_after) * 2 <= across_bits)
+        & (np.maximum(steady_before, steady_after) <= options.dissolve_max_end_motion)
+    )
+    # No cut or fade between the two ends.
+    blocked_prefix = np.concatenate([[0], np.cumsum(blocked.astype(np.int64))])
+    candidate &= (blocked_prefix[after + 1] - blocked_prefix[before]) == 0
+    dissolves: dict[int, float] = {}
+    indices = np.flatnonzero(candidate)
+    if not len(indices):
+        return dissolves
+    # Group neighbouring candidate centres; each group is one transition.
+    groups = np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1)
+    for group in groups:
+        middle = int(centre[group[len(group) // 2]])
+        outgoing, incoming = middle - k, middle + k
+        boundary = None
+        for j in range(outgoing + 1, incoming + 1):
+            to_out = int(np.bitwise_count(frames.phash[j] ^ frames.phash[outgoing]))
+            to_in = int(np.bitwise_count(frames.phash[j] ^ frames.phash[incoming]))
+            if to_in < to_out:
+                boundary = j
+                break
+        if boundary is None:
+            continue
+        strength = float(across_bits[group].max()) / 64.0
+        dissolves[boundary] = strength
+    return dissolves
+
+
+def _merge_short(
+    boundaries: dict[int, tuple[str, float]], minimum: int, count: int
+) -> list[tuple[int, str]]:
+    """Drop the weaker of two boundaries closer than ``minimum`` frames (fades always win)."""
+    rank = {"fade": 2.0, "cut": 1.0, "dissolve": 0.0}
+    kept: list[tuple[int, str, float]] = []
+    for frame in sorted(boundaries):
+        kind, strength = boundaries[frame]
+        if frame < minimum and kind != "fade":
+            continue
+        if kept and frame - kept[-1][0] < minimum:
+            previous = kept[-1]
+            if (rank[kind], strength) > (rank[previous[1]], previous[2]):
+                kept[-1] = (frame, kind, strength)
+            continue
+        kept.append((frame, kind, strength))
+    return [(frame, kind) for frame, kind, _ in kept if frame < count]
+
+
+def detect_shots(analysis: Analysis, options: ShotOptions | None = None) -> ShotDetection:
+    """Split the analysed title into shots (see the module notes for how)."""
+    options = options or ShotOptions()
+    if options.min_shot_frames < 1:
+        raise ValueError("min_shot_frames must be at least 1")
+    frames = _Frames(analysis)
+    n = frames.count
+    transition = np.zeros(n, dtype=bool)
+    fades = _detect_fades(frames, options, transition)
+    cuts = _detect_cuts(frames, options, fades)
+    blocked = transition.copy()
+    for frame in list(fades) + list(cuts):
+        blocked[frame] = True
+    dissolves = _detect_dissolves(frames, options, blocked)
+    candidates: dict[int, tuple[str, float]] = {f: ("dissolve", s) for f, s in dissolves.items()}
+    candidates.update({f: ("cut", s) for f, s in cuts.items()})
+    candidates.update({f: ("fade", 1.0) for f in fades})
+    boundaries = _merge_short(candidates, options.min_shot_frames, n)
+
+    for frame, kind in boundaries:
+        if kind == "cut":
+            transition[max(0, frame - options.cut_margin) : frame + options.cut_margin] = True
+        elif kind == "dissolve":
+            _mark_dissolve(frames, frame, options, transition)
+
+    starts = [0] + [frame for frame, _ in boundaries if frame > 0]
+    kinds: list[str | None] = [None] + [kind for frame, kind in boundaries if frame > 0]
+    ends = [*starts[1:], n]
+    frame_duration = float(np.median(np.diff(frames.time))) if n > 1 else 0.0
+    shots = []
+    shot_of_frame = np.zeros(n, dtype=np.int64)
+    for index, (start, end, transition_in) in enumerate(zip(starts, ends, kinds, strict=True)):
+        shot_of_frame[start:end] = index
+        end_time = float(frames.time[end]) if end < n else float(frames.time[-1]) + frame_duration
+        shots.append(
+            Shot(
+                index=index,
+                start_frame=int(frames.frame[start]),
+                end_frame=int(frames.frame[end - 1]) + 1,
+                start_time=float(frames.time[start]),
+                end_time=end_time,
+                transition_in=transition_in,
+            )
+        )
+    return ShotDetection(
+        shots=shots, shot_of_frame=shot_of_frame, in_transition=transition, change=frames.change
+    )
+
+
+def _mark_dissolve(
+    frames: _Frames, boundary: int, options: ShotOptions, transition: npt.NDArray[np.bool_]
+) -> None:
+    """Mark the blended frames around a dissolve's middle: those unlike both ends."""
+    k = options.dissolve_span
+    outgoing, incoming = max(0, boundary - k), min(frames.count - 1, boundary + k)
+    for j in range(outgoing, incoming + 1):
+        to_out = int(np.bitwise_count(frames.phash[j] ^ frames.phash[outgoing]))
+        to_in = int(np.bitwise_count(frames.phash[j] ^ frames.phash[incoming]))
+        if to_out > 6 and to_in > 6:
+            transition[j] = True
+    transition[max(0, boundary - 2) : boundary + 2] = True
+
+
+def shots_csv(shots: list[Shot], frame_rate: float) -> str:
+    """The shot list in PySceneDetect's ``list-scenes`` CSV layout.
+
+    Columns: Scene Number, Start Frame, Start Timecode, Start Time (seconds),
+    End Frame, End Timecode, End Time (seconds), Length (frames), Length
+    (timecode), Length (seconds). As in PySceneDetect, scene numbers and
+    frame numbers are 1-based and end frames inclusive. (The timecode list
+    line PySceneDetect writes first is left out so the file is plain CSV.)
+    """
+    del frame_rate  # times come from the PTS, not from a nominal rate
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "Scene Number",
+            "Start Frame",
+            "Start Timecode",
+            "Start Time (seconds)",
+            "End Frame",
+            "End Timecode",
+            "End Time (seconds)",
+            "Length (frames)",
+            "Length (timecode)",
+            "Length (seconds)",
+        ]
+    )
+    for shot in shots:
+        length = shot.end_time - shot.start_time
+        writer.writerow(
+            [
+                shot.index + 1,
+                shot.start_frame + 1,
+                timecode(shot.start_time),
+                f"{shot.start_time:.3f}",
+                shot.end_frame,
+                timecode(shot.end_time),
+                f"{shot.end_time:.3f}",
+                shot.frame_count,
+                timecode(length),
+                f"{length:.3f}",
+            ]
+        )
+    return out.getvalue()
+
+
+def write_shots_csv(shots: list[Shot], frame_rate: float, target: str | os.PathLike[str]) -> None:
+    write_text(target, shots_csv(shots, frame_rate))
+
+
+def timecode(seconds: float) -> str:
+    """``HH:MM:SS.mmm``."""
+    millis = round(seconds * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
