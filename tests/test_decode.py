@@ -605,3 +605,21 @@ def test_reused_buffers_give_the_same_frames_and_keep_indices(bikes: Path) -> No
         np.testing.assert_array_equal(time_kept, time_fresh)
     with pytest.raises(ValueError, match="reuse_buffers"):
         decode.open_video(bikes).batches(4, reuse_buffers=-1)
+
+
+def test_missing_frames_count_as_damage_without_decoder_errors() -> None:
+    # FFmpeg does not always flag frames lost inside a file (it depends on
+    # thread timing): a hole the size of 86 frames must still count.
+    report = DecodeReport(expected_duration=10.0, frame_duration=0.04)
+    times = [i * 0.04 for i in range(100)] + [(i + 86) * 0.04 for i in range(100, 164)]
+    for t in times:
+        report._record_frame(t, 0.04)
+    report._finish(demuxer_failed=False)
+    assert report.decode_errors == 0 and not report.stopped_early
+    assert report.frames_short
+    assert report.lost_fraction == pytest.approx(0.344, abs=0.01)
+    whole = DecodeReport(expected_duration=10.0, frame_duration=0.04)
+    for i in range(250):
+        whole._record_frame(i * 0.04, 0.04)
+    whole._finish(demuxer_failed=False)
+    assert not whole.frames_short and whole.lost_fraction == pytest.approx(0.0, abs=1e-9)

@@ -86,7 +86,8 @@ class Analysis:
     @property
     def complete(self) -> bool:
         """True when the whole stream decoded without damage."""
-        return not self.decode.stopped_early and self.decode.decode_errors == 0
+        report = self.decode
+        return not (report.stopped_early or report.frames_short or report.decode_errors)
 
     def column(self, name: str) -> np.ndarray[Any, Any]:
         """One column as a numpy array (nulls become NaN)."""

@@ -135,6 +135,13 @@ class DecodeReport:
     decode_errors: int = 0
     """Packets or frames that failed or came out damaged."""
     stopped_early: bool = False
+    frames_short: bool = False
+    """Far fewer frames decoded than the stream's average rate and duration promise.
+
+    Damage inside a file is not always flagged by FFmpeg (with frame
+    threading, whether a broken frame is marked corrupt depends on timing),
+    so the frame count is checked against rate x duration, which holds for
+    variable frame rates too."""
     """Decoding ended on an error, or the data ended well before the declared duration."""
     last_time: float | None = None
     """Latest presentation time reached, in seconds."""
@@ -165,7 +172,7 @@ class DecodeReport:
         missing = max(0.0, self.expected_duration - covered_until)
         # Holes are also what variable-frame-rate video looks like, so they
         # only count as losses when the decoder reported damage.
-        if self.decode_errors:
+        if self.decode_errors or self.frames_short:
             missing += self.skipped_time
         return min(1.0, missing / self.expected_duration)
 
@@ -210,6 +217,10 @@ class DecodeReport:
             shortfall = self.expected_duration - (covered_until or 0.0)
         slack = max(_EARLY_END_SECONDS, _EARLY_END_FRAMES * (self.frame_duration or 0.0))
         self.stopped_early = demuxer_failed or (shortfall is not None and shortfall > slack)
+        if self.expected_duration and self.frame_duration:
+            expected_frames = self.expected_duration / self.frame_duration
+            tolerance = max(3.0, 0.01 * expected_frames)
+            self.frames_short = self.frames_decoded < expected_frames - tolerance
 
 
 @dataclass(frozen=True)
