@@ -58,6 +58,7 @@ py-test: setup test-data
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest -q
 
 bench: setup test-data
+	$(PY) -m pip install --quiet "scenedetect>=0.6"
 	cargo bench -p thumbsel-core --bench features
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/compare.py
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest benches --benchmark-enable -q

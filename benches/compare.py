@@ -8,7 +8,9 @@ and noisy, so only ratios measured in the same run mean anything):
 1. features: the Rust feature set on decoded 720p planes vs the same
    features written by hand with OpenCV + imagehash in a Python loop;
 2. end to end: ``thumbsel.analyze`` vs PyAV decoding alone, same file;
-3. memory: peak RSS of ``thumbsel analyze`` on a clip and on one 4x longer.
+3. shots and pick: ``thumbsel pick`` end to end (analysis, shots, selection,
+   no image writing) vs PySceneDetect's AdaptiveDetector alone, same file;
+4. memory: peak RSS of ``thumbsel analyze`` on a clip and on one 4x longer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -158,11 +159,36 @@ def analyze_end_to_end(path: Path) -> float:
     return analysis.frames.num_rows / (time.perf_counter() - start)
 
 
+def pick_end_to_end(path: Path) -> float:
+    import thumbsel
+    from thumbsel.select import select
+
+    start = time.perf_counter()
+    analysis = thumbsel.analyze(path, progress=False)
+    select(analysis, 8)
+    return analysis.frames.num_rows / (time.perf_counter() - start)
+
+
+def pyscenedetect_adaptive(path: Path) -> float:
+    from scenedetect import AdaptiveDetector, detect
+
+    start = time.perf_counter()
+    detect(str(path), AdaptiveDetector())
+    with av.open(str(path)) as container:
+        frames = container.streams.video[0].frames
+    return frames / (time.perf_counter() - start)
+
+
 def peak_rss_mib(path: Path) -> float:
+    """Peak resident memory of a fresh process that analyses ``path``.
+
+    Read from VmHWM: ``ru_maxrss`` would also count the pages the child
+    shared with this (large) process before ``exec``.
+    """
     code = (
-        "import resource, sys, thumbsel\n"
+        "import sys, thumbsel\n"
         "thumbsel.analyze(sys.argv[1], progress=False)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
@@ -204,11 +230,17 @@ def main() -> None:
     results["decode_only_fps"] = max(decode_runs)
     results["analyze_fps"] = max(analyze_runs)
     results["analyze_vs_decode"] = results["analyze_fps"] / results["decode_only_fps"]
+    pick_runs, adaptive_runs = [], []
+    for _ in range(2):
+        pick_runs.append(pick_end_to_end(clip))
+        adaptive_runs.append(pyscenedetect_adaptive(clip))
+    results["pick_fps"] = max(pick_runs)
+    results["pyscenedetect_adaptive_fps"] = max(adaptive_runs)
+    results["pick_vs_adaptive"] = results["pick_fps"] / results["pyscenedetect_adaptive_fps"]
     short = build_clip(arguments.long // 4)
     results["peak_rss_short_mib"] = peak_rss_mib(short)
     results["peak_rss_long_mib"] = peak_rss_mib(clip)
     results["peak_rss_growth"] = results["peak_rss_long_mib"] / results["peak_rss_short_mib"]
-    results["own_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if arguments.json:
         print(json.dumps(results, indent=2))
         return
@@ -223,6 +255,11 @@ def main() -> None:
     print(
         f"  thumbsel.analyze end to end  {results['analyze_fps']:9.1f} frames/s"
         f"   = {results['analyze_vs_decode']:.2f}x decode alone"
+    )
+    print(f"  PySceneDetect Adaptive       {results['pyscenedetect_adaptive_fps']:9.1f} frames/s")
+    print(
+        f"  thumbsel pick (no images)    {results['pick_fps']:9.1f} frames/s"
+        f"   = {results['pick_vs_adaptive']:.2f}x AdaptiveDetector"
     )
     print(
         f"  peak RSS {arguments.long // 4} frames: {results['peak_rss_short_mib']:.0f} MiB; "
