@@ -203,3 +203,35 @@ def test_any_shape_gives_finite_features(height: int, width: int, count: int, se
         assert np.all(np.isfinite(values.astype(np.float64))), name
     assert np.all(result["brightness"] <= 1.0) and np.all(result["contrast"] <= 0.5 + 1e-9)
     assert np.all(result["bar_top"] <= height) and np.all(result["bar_left"] <= width)
+
+
+def test_padded_plane_views_score_like_packed_planes(bikes: Path) -> None:
+    from thumbsel.decode import open_video
+
+    with open_video(bikes) as source:
+        views = next(iter(source.view_batches(12)))
+    # Views of the decoder's buffers, not copies.
+    assert not any(plane.flags["OWNDATA"] for plane in [*views.y, *views.u, *views.v])
+    packed = _core.FeatureExtractor().push_yuv420(
+        np.stack(views.y), np.stack(views.u), np.stack(views.v)
+    )
+    strided = _core.FeatureExtractor().push_yuv420_planes(views.y, views.u, views.v)
+    for name, values in packed.items():
+        np.testing.assert_array_equal(strided[name], values, err_msg=name)
+
+
+def test_plane_lists_are_checked() -> None:
+    extractor = _core.FeatureExtractor()
+    y = np.zeros((9, 7), np.uint8)
+    c = np.zeros((5, 4), np.uint8)
+    assert extractor.push_yuv420_planes([y], [c], [c])["brightness"].shape == (1,)
+    with pytest.raises(thumbsel.InvalidFrameError, match="one plane per frame"):
+        extractor.push_yuv420_planes([y, y], [c], [c])
+    with pytest.raises(thumbsel.InvalidFrameError, match="U plane"):
+        extractor.push_yuv420_planes([y], [np.zeros((4, 4), np.uint8)], [c])
+    with pytest.raises(thumbsel.InvalidFrameError, match="adjacent columns"):
+        extractor.push_yuv420_planes([np.zeros((9, 14), np.uint8)[:, ::2]], [c], [c])
+    with pytest.raises(thumbsel.InvalidFrameError, match="uint8"):
+        extractor.push_yuv420_planes([y.astype(np.float32)], [c], [c])
+    with pytest.raises(thumbsel.InvalidFrameError, match="empty"):
+        extractor.push_yuv420_planes([np.zeros((0, 7), np.uint8)], [c], [c])

@@ -128,6 +128,25 @@ class FrameBatch:
 
 
 @dataclass
+class FrameViews:
+    """Consecutive decoded frames as per-frame plane views, without copying.
+
+    Each entry of ``y``, ``u`` and ``v`` is a 2-D uint8 array that may have
+    padded rows (a view of the decoder's buffer, which it keeps alive), in
+    display orientation. Same ``index`` and ``time`` as :class:`FrameBatch`.
+    """
+
+    y: list[Plane]
+    u: list[Plane]
+    v: list[Plane]
+    index: npt.NDArray[np.int64]
+    time: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+
+@dataclass
 class DecodeReport:
     """How complete one decoding pass was; filled in while iterating."""
 
@@ -291,6 +310,20 @@ class VideoSource:
         for running in list(self._running_passes):
             running.close()
 
+    def view_batches(self, batch_size: int = 32) -> Iterator[FrameViews]:
+        """Like :meth:`batches`, but hands out views of the decoder's buffers.
+
+        Nothing is copied for 8-bit 4:2:0 sources in their stored
+        orientation; other formats are converted once, rotated ones rotated
+        into fresh arrays. The views keep their frames' buffers alive.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.report = self._new_report()
+        running = self._generate_batches(batch_size, self.report, 0, views=True)
+        self._running_passes.add(running)
+        return running  # type: ignore[return-value]
+
     def batches(self, batch_size: int = 32, *, reuse_buffers: int = 0) -> Iterator[FrameBatch]:
         """Decode the whole stream once, ``batch_size`` frames at a time.
 
@@ -313,7 +346,7 @@ class VideoSource:
         return running
 
     def _generate_batches(
-        self, batch_size: int, report: DecodeReport, reuse_buffers: int
+        self, batch_size: int, report: DecodeReport, reuse_buffers: int, *, views: bool = False
     ) -> Generator[FrameBatch, None, None]:
         container, stream = self._open_for_decoding()
         decoder = _FrameDecoder(container, stream, report)
@@ -327,6 +360,8 @@ class VideoSource:
             def new_builder() -> _BatchBuilder:
                 nonlocal batches_started
                 batches_started += 1
+                if views:
+                    return _ViewCollector(batch_size)  # type: ignore[return-value]
                 if len(ring) < reuse_buffers:
                     ring.append(_BatchBuilder(batch_size, self.info.height, self.info.width))
                     return ring[-1]
@@ -674,6 +709,41 @@ class _BatchBuilder:
             v=self._v[filled],
             index=self._index[filled],
             time=self._time[filled],
+        )
+
+
+class _ViewCollector:
+    """Collects per-frame plane views (no copy) for one batch."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._planes: tuple[list[Plane], list[Plane], list[Plane]] = ([], [], [])
+        self._index: list[int] = []
+        self._time: list[float] = []
+
+    @property
+    def is_full(self) -> bool:
+        return len(self._index) == self._capacity
+
+    def add(self, planes: tuple[Plane, Plane, Plane], index: int, time: float) -> None:
+        for kept, plane in zip(self._planes, planes, strict=True):
+            # Rotated views have negative or transposed strides; the kernels
+            # read rows forwards, so those get one copy.
+            kept.append(
+                plane
+                if plane.strides[1] == 1 and plane.strides[0] > 0
+                else np.ascontiguousarray(plane)
+            )
+        self._index.append(index)
+        self._time.append(time)
+
+    def finish(self) -> FrameViews:
+        return FrameViews(
+            y=self._planes[0],
+            u=self._planes[1],
+            v=self._planes[2],
+            index=np.array(self._index, np.int64),
+            time=np.array(self._time, np.float64),
         )
 
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from thumbsel import _core
-from thumbsel.decode import FrameBatch, VideoSource
+from thumbsel.decode import FrameBatch, FrameViews, VideoSource
 from thumbsel.errors import InvalidFrameError
 
 __all__ = [
@@ -106,7 +106,7 @@ def frame_features(rgb: npt.NDArray[np.uint8]) -> Columns:
     return _core.frame_features(np.ascontiguousarray(array))
 
 
-def _prefetch(batches: Iterator[FrameBatch], depth: int) -> Iterator[FrameBatch]:
+def _prefetch(batches: Iterator[FrameViews], depth: int) -> Iterator[FrameViews]:
     """Decode ahead in a thread; exceptions surface in the consumer, in order."""
     slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -145,7 +145,9 @@ def _prefetch(batches: Iterator[FrameBatch], depth: int) -> Iterator[FrameBatch]
                 worker.join(timeout=0.05)
 
 
-def _record_batch(batch: FrameBatch, columns: Columns, schema: pa.Schema) -> pa.RecordBatch:
+def _record_batch(
+    batch: FrameBatch | FrameViews, columns: Columns, schema: pa.Schema
+) -> pa.RecordBatch:
     arrays: dict[str, pa.Array] = {
         "frame": pa.array(batch.index, pa.int64()),
         "time": pa.array(batch.time, pa.float64()),
@@ -181,12 +183,11 @@ def extract_features(
     extractor = _core.FeatureExtractor(full_range=info.full_range, matrix=info.matrix)
     schema = frame_schema()
     record_batches: list[pa.RecordBatch] = []
-    # Buffers are reused: one batch being scored, _PREFETCH_BATCHES queued,
-    # one being filled, and one spare so a slot is never refilled while read.
-    batches = source.batches(batch_size, reuse_buffers=_PREFETCH_BATCHES + 3)
+    # Views of the decoder's own buffers: no copy of the planes at all.
+    batches = source.view_batches(batch_size)
     stream = batches if _in_child_after_fork else _prefetch(batches, _PREFETCH_BATCHES)
     for batch in stream:
-        columns = extractor.push_yuv420(batch.y, batch.u, batch.v)
+        columns = extractor.push_yuv420_planes(batch.y, batch.u, batch.v)
         record_batches.append(_record_batch(batch, columns, schema))
         if on_progress is not None:
             on_progress(len(batch))

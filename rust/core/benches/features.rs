@@ -7,6 +7,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::hint::black_box;
 
 use thumbsel_core::color::Grid;
+use thumbsel_core::frame::Plane;
 use thumbsel_core::resize::{box_reduce, grid_size};
 use thumbsel_core::{analyze_yuv420_batch, configure_threads, luma, ColorSpec, RgbFrame, Yuv420Frame};
 
@@ -50,7 +51,8 @@ fn kernels(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("luma_scan", name), &p, |b, p| {
             let mut grid = Vec::new();
             let (gw, gh) = grid_size(w, h);
-            b.iter(|| luma::scan(black_box(&p.y), w, h, gw, gh, &mut grid));
+            let plane = Plane::packed("Y", &p.y, w, h).unwrap();
+            b.iter(|| luma::scan(black_box(&plane), gw, gh, &mut grid));
         });
         group.bench_with_input(BenchmarkId::new("laplacian_variance", name), &p, |b, p| {
             b.iter(|| luma::laplacian_variance(black_box(&p.y), w, h));

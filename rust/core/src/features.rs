@@ -6,10 +6,10 @@ use std::cell::RefCell;
 use crate::change::FrameSignature;
 use crate::color::{color_histogram, color_stats, Grid, HISTOGRAM_BINS};
 use crate::edges::gradient_stats;
-use crate::frame::{ColorRange, ColorSpec, RgbFrame, Yuv420Frame};
+use crate::frame::{ColorRange, ColorSpec, Plane, RgbFrame, Yuv420Frame};
 use crate::hash::{dhash, phash};
 use crate::luma::{self, Bars};
-use crate::resize::{box_reduce, grid_size};
+use crate::resize::{box_reduce, box_reduce_plane, grid_size};
 
 /// Everything measured on one frame by itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,16 +88,15 @@ pub fn yuv420_features(frame: &Yuv420Frame<'_>, spec: ColorSpec) -> (FrameFeatur
     let (w, h) = (frame.width(), frame.height());
     let gain = luma::range_gain(spec.range);
     let (gw, gh) = grid_size(w, h);
-    let (cw, ch) = frame.chroma_size();
     SCRATCH.with(|cell| {
         let scratch = &mut *cell.borrow_mut();
         scratch.planes.resize_with(3, Vec::new);
-        let scan = luma::scan(frame.luma(), w, h, gw, gh, &mut scratch.planes[0]);
+        let scan = luma::scan(&frame.luma(), gw, gh, &mut scratch.planes[0]);
         let sharpness = scan.laplacian.variance() * gain * gain;
         let stats = luma::stats(&scan.histogram, spec.range);
         let bars = luma::bars(&scan, w, h, spec.range);
-        box_reduce(frame.cb(), cw, ch, 1, gw, gh, &mut scratch.planes[1..2]);
-        box_reduce(frame.cr(), cw, ch, 1, gw, gh, &mut scratch.planes[2..3]);
+        box_reduce_plane(&frame.cb(), gw, gh, &mut scratch.planes[1]);
+        box_reduce_plane(&frame.cr(), gw, gh, &mut scratch.planes[2]);
         let grid = &mut scratch.grid;
         grid.width = gw;
         grid.height = gh;
@@ -115,7 +114,8 @@ pub fn rgb_features(frame: &RgbFrame<'_>) -> (FrameFeatures, FrameSignature) {
         let scratch = &mut *cell.borrow_mut();
         luma::rgb_to_gray(frame.data(), &mut scratch.gray_full);
         let mut unused_grid = Vec::new();
-        let scan = luma::scan(&scratch.gray_full, w, h, 1, 1, &mut unused_grid);
+        let gray = Plane::packed("gray", &scratch.gray_full, w, h).expect("gray has w*h pixels");
+        let scan = luma::scan(&gray, 1, 1, &mut unused_grid);
         let stats = luma::stats(&scan.histogram, ColorRange::Full);
         let bars = luma::bars(&scan, w, h, ColorRange::Full);
         let sharpness = scan.laplacian.variance();

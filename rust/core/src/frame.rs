@@ -61,19 +61,93 @@ fn check_plane(plane: &'static str, data: &[u8], expected: usize, width: usize, 
     }
 }
 
-/// A planar 4:2:0 frame (`yuv420p`): full-size luma, chroma planes of
-/// `ceil(width / 2) x ceil(height / 2)`, all rows packed without padding.
+/// One 8-bit image plane: `height` rows of `width` bytes, each row starting
+/// `stride` bytes after the previous one. Decoders pad rows (FFmpeg aligns
+/// them to 32 or 64 bytes), so reading their buffers in place needs a stride.
 #[derive(Debug, Clone, Copy)]
-pub struct Yuv420Frame<'a> {
-    y: &'a [u8],
-    u: &'a [u8],
-    v: &'a [u8],
+pub struct Plane<'a> {
+    data: &'a [u8],
     width: usize,
     height: usize,
+    stride: usize,
+}
+
+impl<'a> Plane<'a> {
+    /// A plane whose rows are `stride` bytes apart.
+    ///
+    /// # Errors
+    /// [`CoreError::EmptyFrame`], [`CoreError::FrameTooLarge`], or
+    /// [`CoreError::PlaneSize`] when the buffer is too short for the rows or
+    /// the stride is shorter than a row.
+    ///
+    /// # Example
+    /// ```
+    /// use thumbsel_core::frame::Plane;
+    /// let padded = [1u8, 2, 0, 0, 3, 4];
+    /// let plane = Plane::new("Y", &padded, 2, 2, 4).unwrap();
+    /// assert_eq!(plane.row(1), &[3, 4]);
+    /// assert!(Plane::new("Y", &padded, 2, 2, 1).is_err());
+    /// ```
+    pub fn new(name: &'static str, data: &'a [u8], width: usize, height: usize, stride: usize) -> Result<Self> {
+        check_dimensions(width, height)?;
+        let needed = (height - 1) * stride + width;
+        if stride < width || data.len() < needed {
+            return Err(CoreError::PlaneSize {
+                plane: name,
+                expected: needed.max(width * height),
+                actual: data.len(),
+                width,
+                height,
+            });
+        }
+        Ok(Self {
+            data,
+            width,
+            height,
+            stride,
+        })
+    }
+
+    /// A plane whose rows follow each other without padding.
+    ///
+    /// # Errors
+    /// As [`Plane::new`], and when the buffer is longer than the rows.
+    pub fn packed(name: &'static str, data: &'a [u8], width: usize, height: usize) -> Result<Self> {
+        check_dimensions(width, height)?;
+        check_plane(name, data, width * height, width, height)?;
+        Self::new(name, data, width, height, width)
+    }
+
+    /// Row `y` (its `width` bytes, without padding).
+    #[inline]
+    #[must_use]
+    pub fn row(&self, y: usize) -> &'a [u8] {
+        let start = y * self.stride;
+        &self.data[start..start + self.width]
+    }
+
+    #[must_use]
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    #[must_use]
+    pub fn height(&self) -> usize {
+        self.height
+    }
+}
+
+/// A planar 4:2:0 frame (`yuv420p`): full-size luma and chroma planes of
+/// `ceil(width / 2) x ceil(height / 2)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Yuv420Frame<'a> {
+    y: Plane<'a>,
+    u: Plane<'a>,
+    v: Plane<'a>,
 }
 
 impl<'a> Yuv420Frame<'a> {
-    /// Checks that the planes match the size.
+    /// A frame from packed planes (rows without padding).
     ///
     /// # Errors
     /// [`CoreError::EmptyFrame`], [`CoreError::FrameTooLarge`] or
@@ -90,42 +164,64 @@ impl<'a> Yuv420Frame<'a> {
     /// ```
     pub fn new(y: &'a [u8], u: &'a [u8], v: &'a [u8], width: usize, height: usize) -> Result<Self> {
         check_dimensions(width, height)?;
-        check_plane("Y", y, width * height, width, height)?;
         let (cw, ch) = chroma_size(width, height);
-        check_plane("U", u, cw * ch, width, height)?;
-        check_plane("V", v, cw * ch, width, height)?;
-        Ok(Self { y, u, v, width, height })
+        Self::from_planes(
+            Plane::packed("Y", y, width, height)?,
+            Plane::packed("U", u, cw, ch)?,
+            Plane::packed("V", v, cw, ch)?,
+        )
+    }
+
+    /// A frame from planes that may have padded rows, as decoders hand them out.
+    ///
+    /// # Errors
+    /// [`CoreError::PlaneSize`] when the chroma planes are not the 4:2:0 size of the luma plane.
+    pub fn from_planes(y: Plane<'a>, u: Plane<'a>, v: Plane<'a>) -> Result<Self> {
+        let (width, height) = (y.width(), y.height());
+        let (cw, ch) = chroma_size(width, height);
+        for (name, plane) in [("U", &u), ("V", &v)] {
+            if (plane.width(), plane.height()) != (cw, ch) {
+                return Err(CoreError::PlaneSize {
+                    plane: name,
+                    expected: cw * ch,
+                    actual: plane.width() * plane.height(),
+                    width,
+                    height,
+                });
+            }
+        }
+        Ok(Self { y, u, v })
     }
 
     #[must_use]
     pub fn width(&self) -> usize {
-        self.width
+        self.y.width()
     }
 
     #[must_use]
     pub fn height(&self) -> usize {
-        self.height
+        self.y.height()
     }
 
     #[must_use]
-    pub fn luma(&self) -> &'a [u8] {
+    pub fn luma(&self) -> Plane<'a> {
         self.y
     }
 
     #[must_use]
-    pub fn cb(&self) -> &'a [u8] {
+    pub fn cb(&self) -> Plane<'a> {
         self.u
     }
 
     #[must_use]
-    pub fn cr(&self) -> &'a [u8] {
+    pub fn cr(&self) -> Plane<'a> {
         self.v
     }
 
     /// Size of each chroma plane.
     #[must_use]
     pub fn chroma_size(&self) -> (usize, usize) {
-        chroma_size(self.width, self.height)
+        chroma_size(self.width(), self.height())
     }
 }
 

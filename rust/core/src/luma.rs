@@ -4,7 +4,7 @@
 //! derive from one 256-bin histogram, so limited-range video is mapped to full
 //! range through the histogram (256 operations) rather than per pixel.
 
-use crate::frame::ColorRange;
+use crate::frame::{ColorRange, Plane};
 use crate::resize::{add_row, reduce_band, span};
 
 /// Luma at or below this full-range level counts as near-black (about 7%).
@@ -83,7 +83,8 @@ impl LaplacianSums {
 
 /// Histogram, row/column sums and the box reduction of luma to the analysis
 /// grid (`gw x gh`, written to `grid`), in one pass over the plane.
-pub fn scan(plane: &[u8], width: usize, height: usize, gw: usize, gh: usize, grid: &mut Vec<f32>) -> LumaScan {
+pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> LumaScan {
+    let (width, height) = (plane.width(), plane.height());
     // Four interleaved histograms avoid the store-to-load stall of bumping the
     // same counter twice in a row on flat image regions.
     let mut partial = [[0u32; 256]; 4];
@@ -98,7 +99,8 @@ pub fn scan(plane: &[u8], width: usize, height: usize, gw: usize, gh: usize, gri
     for i in 0..gh {
         let (r0, r1) = span(i, height, gh);
         band.iter_mut().for_each(|a| *a = 0);
-        for (y, row) in (r0..r1).zip(plane[r0 * width..r1 * width].chunks_exact(width)) {
+        for y in r0..r1 {
+            let row = plane.row(y);
             if y % HISTOGRAM_ROW_STEP == 0 {
                 let mut quads = row.chunks_exact(4);
                 for q in &mut quads {
@@ -116,7 +118,7 @@ pub fn scan(plane: &[u8], width: usize, height: usize, gw: usize, gh: usize, gri
             // The Laplacian of the row above needs this row too: reading it
             // now, while the three rows are in cache, saves a second pass.
             if y >= 2 && width >= 3 {
-                laplacian.add(interior_row_sums(plane, width, y - 1));
+                laplacian.add(interior_row_sums(plane, y - 1));
             }
         }
         reduce_band(&band, r1 - r0, 1, &column_spans, i * gw, &mut out);
@@ -129,7 +131,7 @@ pub fn scan(plane: &[u8], width: usize, height: usize, gw: usize, gh: usize, gri
     for (i, bin) in histogram.iter_mut().enumerate() {
         *bin = partial[0][i] + partial[1][i] + partial[2][i] + partial[3][i];
     }
-    laplacian.add(edge_sums(plane, width, height));
+    laplacian.add(edge_sums(plane));
     LumaScan {
         histogram,
         row_sums,
@@ -262,8 +264,9 @@ fn reflect101(i: isize, n: usize) -> usize {
 }
 
 /// Laplacian at one pixel with reflect-101 borders (the slow, general path).
-fn laplacian_at(plane: &[u8], width: usize, height: usize, x: usize, y: usize) -> i64 {
-    let at = |xx: isize, yy: isize| -> i64 { i64::from(plane[reflect101(yy, height) * width + reflect101(xx, width)]) };
+fn laplacian_at(plane: &Plane<'_>, x: usize, y: usize) -> i64 {
+    let (width, height) = (plane.width(), plane.height());
+    let at = |xx: isize, yy: isize| -> i64 { i64::from(plane.row(reflect101(yy, height))[reflect101(xx, width)]) };
     let (xi, yi) = (x as isize, y as isize);
     at(xi, yi - 1) + at(xi, yi + 1) + at(xi - 1, yi) + at(xi + 1, yi) - 4 * at(xi, yi)
 }
@@ -273,10 +276,9 @@ const SEGMENT: usize = 4096;
 
 /// Laplacian sums of the interior pixels (`1..width - 1`) of row `y`,
 /// which must have a row above and below it.
-fn interior_row_sums(plane: &[u8], width: usize, y: usize) -> (i64, u64, u64) {
-    let up = &plane[(y - 1) * width..y * width];
-    let mid = &plane[y * width..(y + 1) * width];
-    let down = &plane[(y + 1) * width..(y + 2) * width];
+fn interior_row_sums(plane: &Plane<'_>, y: usize) -> (i64, u64, u64) {
+    let width = plane.width();
+    let (up, mid, down) = (plane.row(y - 1), plane.row(y), plane.row(y + 1));
     let (mut sum, mut sum_sq) = (0i64, 0u64);
     let mut start = 1;
     while start < width - 1 {
@@ -292,10 +294,11 @@ fn interior_row_sums(plane: &[u8], width: usize, y: usize) -> (i64, u64, u64) {
 /// Laplacian sums of every pixel that [`interior_row_sums`] does not cover:
 /// the first and last rows and columns, or the whole plane when it is
 /// narrower or shorter than 3 pixels.
-fn edge_sums(plane: &[u8], width: usize, height: usize) -> (i64, u64, u64) {
+fn edge_sums(plane: &Plane<'_>) -> (i64, u64, u64) {
+    let (width, height) = (plane.width(), plane.height());
     let (mut sum, mut sum_sq, mut count) = (0i64, 0u64, 0u64);
     let mut add = |x: usize, y: usize| {
-        let l = laplacian_at(plane, width, height, x, y);
+        let l = laplacian_at(plane, x, y);
         sum += l;
         sum_sq += (l * l) as u64;
         count += 1;
@@ -332,13 +335,18 @@ fn edge_sums(plane: &[u8], width: usize, height: usize) -> (i64, u64, u64) {
 /// assert!(v > 0.0);
 /// assert_eq!(thumbsel_core::luma::laplacian_variance(&[7; 9], 3, 3), 0.0);
 /// ```
+///
+/// A buffer that does not hold `width * height` bytes gives 0.
 #[must_use]
 pub fn laplacian_variance(plane: &[u8], width: usize, height: usize) -> f64 {
+    let Ok(plane) = Plane::packed("gray", plane, width, height) else {
+        return 0.0;
+    };
     let mut sums = LaplacianSums::default();
-    sums.add(edge_sums(plane, width, height));
+    sums.add(edge_sums(&plane));
     if width >= 3 {
         for y in 1..height.saturating_sub(1) {
-            sums.add(interior_row_sums(plane, width, y));
+            sums.add(interior_row_sums(&plane, y));
         }
     }
     sums.variance()
@@ -371,7 +379,7 @@ mod tests {
     fn naive_variance(plane: &[u8], w: usize, h: usize) -> f64 {
         let values: Vec<f64> = (0..h)
             .flat_map(|y| (0..w).map(move |x| (x, y)))
-            .map(|(x, y)| laplacian_at(plane, w, h, x, y) as f64)
+            .map(|(x, y)| laplacian_at(&Plane::packed("t", plane, w, h).unwrap(), x, y) as f64)
             .collect();
         let mean = values.iter().sum::<f64>() / values.len() as f64;
         values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64
@@ -404,7 +412,19 @@ mod tests {
         for (w, h) in [(1, 1), (2, 7), (3, 3), (17, 9), (64, 33)] {
             let plane = pseudo_random(w * h, (w + 7 * h) as u64);
             let mut grid = Vec::new();
-            let fused = scan(&plane, w, h, 1.max(w / 4), 1.max(h / 4), &mut grid).laplacian;
+            let packed = Plane::packed("t", &plane, w, h).unwrap();
+            let fused = scan(&packed, 1.max(w / 4), 1.max(h / 4), &mut grid).laplacian;
+            // The same pixels with padded rows give the same sums.
+            let stride = w + 5;
+            let mut padded = vec![0u8; (h - 1) * stride + w];
+            for y in 0..h {
+                padded[y * stride..y * stride + w].copy_from_slice(&plane[y * w..(y + 1) * w]);
+            }
+            let strided = Plane::new("t", &padded, w, h, stride).unwrap();
+            let mut grid2 = Vec::new();
+            let again = scan(&strided, 1.max(w / 4), 1.max(h / 4), &mut grid2);
+            assert_eq!(again.laplacian, fused);
+            assert_eq!(grid2, grid);
             assert_eq!(fused.count, (w * h) as u64);
             assert_eq!(fused.variance(), laplacian_variance(&plane, w, h), "{w}x{h}");
         }
@@ -433,7 +453,7 @@ mod tests {
             }
         }
         let mut grid = Vec::new();
-        let scan = scan(&plane, w, h, 2, 2, &mut grid);
+        let scan = scan(&Plane::packed("t", &plane, w, h).unwrap(), 2, 2, &mut grid);
         assert_eq!(scan.column_sums.iter().sum::<u32>(), scan.row_sums.iter().sum::<u32>());
         let b = bars(&scan, w, h, ColorRange::Limited);
         assert_eq!(
@@ -446,7 +466,12 @@ mod tests {
             }
         );
         let black = vec![16u8; w * h];
-        let all = bars(&super::scan(&black, w, h, 1, 1, &mut grid), w, h, ColorRange::Limited);
+        let all = bars(
+            &super::scan(&Plane::packed("t", &black, w, h).unwrap(), 1, 1, &mut grid),
+            w,
+            h,
+            ColorRange::Limited,
+        );
         assert_eq!((all.top, all.left), (h as u32, w as u32));
     }
 

@@ -5,6 +5,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::frame::Plane;
+
 /// Half the width the analysis grid aims at. The reduction factor is an
 /// even integer so 4:2:0 chroma reduces by a whole factor too.
 pub const GRID_HALF_WIDTH: usize = 320;
@@ -39,22 +41,41 @@ pub(crate) fn span(i: usize, src: usize, out: usize) -> (usize, usize) {
     (start, end)
 }
 
-/// Area-average `channels`-interleaved 8-bit `src` (`sw x sh`) to `ow x oh`,
-/// writing channel `c` into `out[c]` as floats.
+/// Area-average `channels`-interleaved 8-bit `src` (`sw x sh`, packed rows)
+/// to `ow x oh`, writing channel `c` into `out[c]` as floats.
 pub fn box_reduce(src: &[u8], sw: usize, sh: usize, channels: usize, ow: usize, oh: usize, out: &mut [Vec<f32>]) {
     debug_assert_eq!(src.len(), sw * sh * channels);
+    let row_len = sw * channels;
+    box_reduce_rows(|y| &src[y * row_len..(y + 1) * row_len], sw, sh, channels, ow, oh, out);
+}
+
+/// [`box_reduce`] of one plane that may have padded rows.
+pub fn box_reduce_plane(plane: &Plane<'_>, ow: usize, oh: usize, out: &mut Vec<f32>) {
+    let mut planes = [std::mem::take(out)];
+    box_reduce_rows(|y| plane.row(y), plane.width(), plane.height(), 1, ow, oh, &mut planes);
+    *out = std::mem::take(&mut planes[0]);
+}
+
+fn box_reduce_rows<'a>(
+    row: impl Fn(usize) -> &'a [u8],
+    sw: usize,
+    sh: usize,
+    channels: usize,
+    ow: usize,
+    oh: usize,
+    out: &mut [Vec<f32>],
+) {
     for plane in out.iter_mut().take(channels) {
         plane.clear();
         plane.resize(ow * oh, 0.0);
     }
-    let row_len = sw * channels;
-    let mut acc = vec![0u32; row_len];
+    let mut acc = vec![0u32; sw * channels];
     let column_spans: Vec<(usize, usize)> = (0..ow).map(|j| span(j, sw, ow)).collect();
     for i in 0..oh {
         let (r0, r1) = span(i, sh, oh);
         acc.iter_mut().for_each(|a| *a = 0);
-        for row in src[r0 * row_len..r1 * row_len].chunks_exact(row_len) {
-            add_row(&mut acc, row);
+        for y in r0..r1 {
+            add_row(&mut acc, row(y));
         }
         reduce_band(&acc, r1 - r0, channels, &column_spans, i * ow, out);
     }

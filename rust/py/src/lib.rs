@@ -7,14 +7,15 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray3, PyReadonlyArray4, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadonlyArray4, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use thumbsel_core::color::HISTOGRAM_BINS;
+use thumbsel_core::frame::Plane;
 use thumbsel_core::{
     analyze_rgb_batch, analyze_yuv420_batch, BatchResult, ColorRange, ColorSpec, CoreError, FrameSignature, Matrix,
     RgbFrame, Yuv420Frame,
@@ -72,6 +73,36 @@ fn wrong_array(py: Python<'_>, name: &str, expected: &str, value: &Bound<'_, PyA
 
 fn contiguous<'a>(py: Python<'_>, name: &str, slice: Result<&'a [u8], numpy::AsSliceError>) -> PyResult<&'a [u8]> {
     slice.map_err(|_| invalid_frame(py, format!("{name} must be C-contiguous (use numpy.ascontiguousarray)")))
+}
+
+/// A plane's bytes, width, height and row stride, taken from numpy.
+type RawPlane<'a> = (&'a [u8], usize, usize, usize);
+
+/// The bytes of a 2-D uint8 array whose rows may be padded: (data, width,
+/// height, row stride). Columns must be adjacent bytes and rows must go
+/// forward in memory, as in a decoder's plane buffer.
+fn strided_rows<'a>(py: Python<'_>, name: &str, array: &'a PyReadonlyArray2<'_, u8>) -> PyResult<RawPlane<'a>> {
+    let view = array.as_array();
+    let (height, width) = view.dim();
+    let strides = view.strides();
+    let row_stride = strides[0];
+    if height == 0 || width == 0 {
+        return Err(invalid_frame(py, format!("{name} is empty: {width}x{height}")));
+    }
+    if strides[1] != 1 || row_stride < width as isize {
+        return Err(invalid_frame(
+            py,
+            format!("{name} must have adjacent columns and rows at least a row apart; got strides {strides:?}"),
+        ));
+    }
+    let span = (height - 1) * row_stride as usize + width;
+    // SAFETY: numpy guarantees every element of the view lies in one
+    // allocation; with positive strides the first element is at `as_ptr()`
+    // and the last at `as_ptr() + span - 1`, so the whole span is inside it.
+    // The read-only borrow keeps the array alive and unwritten through numpy
+    // for as long as `array` is borrowed.
+    let data = unsafe { std::slice::from_raw_parts(view.as_ptr(), span) };
+    Ok((data, width, height, row_stride as usize))
 }
 
 /// Run a kernel with the GIL released; a panic becomes a `ThumbselError`
@@ -229,6 +260,65 @@ impl FeatureExtractor {
                         &vs[i * chroma..(i + 1) * chroma],
                         w,
                         h,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            analyze_yuv420_batch(&frames, spec, previous.as_ref())
+        });
+        self.finish(py, result)
+    }
+
+    /// Score frames given as lists of 2-D planes that may have padded rows,
+    /// such as numpy views of a decoder's buffers: no copy is made.
+    fn push_yuv420_planes<'py>(
+        &mut self,
+        py: Python<'py>,
+        ys: &Bound<'py, PyList>,
+        us: &Bound<'py, PyList>,
+        vs: &Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let n = ys.len();
+        if us.len() != n || vs.len() != n {
+            return Err(invalid_frame(
+                py,
+                format!(
+                    "ys, us and vs must have one plane per frame; got {n}, {}, {}",
+                    us.len(),
+                    vs.len()
+                ),
+            ));
+        }
+        let mut held: Vec<[PyReadonlyArray2<'py, u8>; 3]> = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut three = Vec::with_capacity(3);
+            for (name, list) in [("y", ys), ("u", us), ("v", vs)] {
+                let item = list.get_item(i)?;
+                let array: PyReadonlyArray2<u8> = item
+                    .extract()
+                    .map_err(|_| wrong_array(py, &format!("{name}[{i}]"), "(H, W)", &item))?;
+                three.push(array);
+            }
+            let [y, u, v]: [PyReadonlyArray2<'py, u8>; 3] = three.try_into().expect("three planes were pushed");
+            held.push([y, u, v]);
+        }
+        let mut views: Vec<[RawPlane<'_>; 3]> = Vec::with_capacity(n);
+        for (i, planes) in held.iter().enumerate() {
+            let mut described = [(&[] as &[u8], 0, 0, 0); 3];
+            for (slot, (name, array)) in described.iter_mut().zip(["y", "u", "v"].iter().zip(planes.iter())) {
+                *slot = strided_rows(py, &format!("{name}[{i}]"), array)?;
+            }
+            views.push(described);
+        }
+        let spec = self.spec;
+        let previous = self.previous.take();
+        let result = run_detached(py, || {
+            let frames = views
+                .iter()
+                .map(|[y, u, v]| {
+                    Yuv420Frame::from_planes(
+                        Plane::new("Y", y.0, y.1, y.2, y.3)?,
+                        Plane::new("U", u.0, u.1, u.2, u.3)?,
+                        Plane::new("V", v.0, v.1, v.2, v.3)?,
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
