@@ -92,10 +92,11 @@ class SelectionOptions:
     """Too much motion: above this multiple of the title's median motion ..."""
     min_motion: float = 0.04
     """... and above this absolute mean luma change per frame (0..1)."""
-    duplicate_hash_bits: int = 12
-    """Frames whose pHashes differ in at most this many bits show the same picture ..."""
-    duplicate_histogram: float = 0.35
-    """... when their colour histograms are also this close (total variation, 0..1)."""
+    duplicate_hash_bits: int = 14
+    """Two shots are the same set-up when some pair of their frames differs in at most
+    this many pHash bits ..."""
+    duplicate_histogram: float = 0.3
+    """... and their mean colour histograms are this close (total variation, 0..1)."""
     diversity: float = 0.3
     """Weight of dissimilarity in the final ranking (1 - MMR lambda)."""
     min_gap_seconds: float = 1.0
@@ -284,17 +285,28 @@ class _Similarity:
     def histogram_distance(self, a: int, b: int) -> float:
         return float(0.5 * np.abs(self.histogram[a] - self.histogram[b]).sum())
 
-    def duplicates(self, a: int, b: int) -> bool:
-        return (
-            self.bits(a, b) <= self.options.duplicate_hash_bits
-            and self.histogram_distance(a, b) <= self.options.duplicate_histogram
-        )
+    def same_setup(self, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> bool:
+        """Two shots show the same set-up: some frame of one matches some frame
+        of the other, and their average colours agree.
+
+        A recurring shot, or a second take from the same camera position,
+        shares its background; the action in front of it moves, so the best
+        frames alone often differ while some pair of frames does not.
+        """
+        bits = np.bitwise_count(self.phash[a][:, None] ^ self.phash[b][None, :])
+        if int(bits.min()) > self.options.duplicate_hash_bits:
+            return False
+        colour = 0.5 * np.abs(self.histogram[a].mean(axis=0) - self.histogram[b].mean(axis=0)).sum()
+        return float(colour) <= self.options.duplicate_histogram
 
     def similarity(self, a: int, b: int) -> float:
         structure = max(0.0, 1.0 - self.bits(a, b) / 32.0)
         colour = 1.0 - self.histogram_distance(a, b)
         return 0.5 * structure + 0.5 * colour
 
+
+_SHOT_SAMPLES = 12
+"""Frames per shot compared when looking for near-duplicate shots."""
 
 _REPORTED_FEATURES = (
     "brightness",
@@ -332,7 +344,7 @@ def select(
     # 3. The best eligible frame of each shot, and a few more frames per shot
     # to recognise the shot again later.
     best_of_shot: dict[int, int] = {}
-    samples_of_shot: dict[int, list[int]] = {}
+    samples_of_shot: dict[int, npt.NDArray[np.int64]] = {}
     for shot in detection.shots:
         rows = np.flatnonzero(detection.shot_of_frame == shot.index)
         eligible = [int(r) for r in rows if rejected[r] is None]
@@ -340,20 +352,19 @@ def select(
             continue
         best = max(eligible, key=lambda r: (scores[r], -r))
         best_of_shot[shot.index] = best
-        step = max(1, len(eligible) // 5)
-        samples_of_shot[shot.index] = sorted({best, *eligible[::step]})
+        step = max(1, len(eligible) // _SHOT_SAMPLES)
+        samples_of_shot[shot.index] = np.array(sorted({best, *eligible[::step]}), np.int64)
 
     # 4. Near-duplicate shots: better shots claim their look first.
     offered = sorted(best_of_shot, key=lambda s: (-scores[best_of_shot[s]], s))
     kept: list[int] = []
     duplicate_shots: dict[int, int] = {}
     for shot_index in offered:
-        row = best_of_shot[shot_index]
         original = next(
             (
                 other
                 for other in kept
-                if any(similarity.duplicates(row, sample) for sample in samples_of_shot[other])
+                if similarity.same_setup(samples_of_shot[shot_index], samples_of_shot[other])
             ),
             None,
         )

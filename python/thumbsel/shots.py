@@ -67,6 +67,8 @@ class ShotOptions:
     """pHash bits that must differ across a dissolve."""
     dissolve_min_histogram: float = 0.2
     """Histogram distance that must separate the two ends of a dissolve."""
+    dissolve_contrast_dip: float = 0.9
+    """The middle of a dissolve has at most this share of its ends' mean contrast."""
     dissolve_max_end_motion: int = 10
     """pHash bits an end of a dissolve may change over a third of ``dissolve_span``."""
     cut_margin: int = 2
@@ -247,7 +249,8 @@ def _detect_cuts(frames: _Frames, options: ShotOptions, taken: dict[int, str]) -
 
 def _detect_dissolves(
     frames: _Frames, options: ShotOptions, blocked: npt.NDArray[np.bool_]
-) -> dict[int, float]:
+) -> dict[int, tuple[float, int, int]]:
+    """Dissolve boundaries -> (strength, first mixed frame, first pure incoming frame)."""
     n = frames.count
     k = options.dissolve_span
     if n <= 2 * k + 2:
@@ -269,27 +272,65 @@ def _detect_dissolves(
     # No cut or fade between the two ends.
     blocked_prefix = np.concatenate([[0], np.cumsum(blocked.astype(np.int64))])
     candidate &= (blocked_prefix[after + 1] - blocked_prefix[before]) == 0
-    dissolves: dict[int, float] = {}
+    dissolves: dict[int, tuple[float, int, int]] = {}
     indices = np.flatnonzero(candidate)
     if not len(indices):
         return dissolves
     # Group neighbouring candidate centres; each group is one transition.
     groups = np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1)
     for group in groups:
-        middle = int(centre[group[len(group) // 2]])
-        outgoing, incoming = middle - k, middle + k
-        boundary = None
-        for j in range(outgoing + 1, incoming + 1):
-            to_out = int(np.bitwise_count(frames.phash[j] ^ frames.phash[outgoing]))
-            to_in = int(np.bitwise_count(frames.phash[j] ^ frames.phash[incoming]))
-            if to_in < to_out:
-                boundary = j
-                break
-        if boundary is None:
+        # Centres whose two ends straddle the dissolve form a run symmetric
+        # about its middle frame (when the span covers the dissolve).
+        first, last = int(centre[group[0]]), int(centre[group[-1]])
+        middle = (first + last + 1) // 2
+        outgoing, incoming = max(0, middle - k), min(n - 1, middle + k)
+        # Mixing two pictures lowers the contrast in the middle (the
+        # variance of a blend is below the mean of its parts); motion
+        # within one shot does not.
+        ends_contrast = 0.5 * (frames.contrast[outgoing] + frames.contrast[incoming])
+        if frames.contrast[middle] > options.dissolve_contrast_dip * ends_contrast:
             continue
         strength = float(across_bits[group].max()) / 64.0
-        dissolves[boundary] = strength
+        span = _brightness_ramp(frames.brightness, outgoing, incoming)
+        if span is not None:
+            start, end = span
+            middle = start + (end - start) // 2
+        else:
+            start, end = _blended_frames(frames, outgoing, incoming)
+        dissolves[middle] = (strength, start, end)
     return dissolves
+
+
+def _brightness_ramp(
+    brightness: FloatArray, outgoing: int, incoming: int
+) -> tuple[int, int] | None:
+    """The frames ``[start, end)`` of a cross-fade, from its brightness ramp.
+
+    Mean luma of a blend is exactly the blend of the means, so across a
+    dissolve brightness runs in a straight line from the outgoing level to
+    the incoming one. The best-fitting ramp locates the dissolve more
+    precisely than the pHash or contrast (which lean towards the picture
+    with more contrast). None when the two levels are too close to tell.
+    """
+    before = float(np.median(brightness[max(0, outgoing - 2) : outgoing + 1]))
+    after = float(np.median(brightness[incoming : incoming + 3]))
+    if abs(after - before) < 0.02:
+        return None
+    observed = brightness[outgoing : incoming + 1]
+    positions = np.arange(outgoing, incoming + 1)
+    best: tuple[float, int, int] | None = None
+    for start in range(outgoing + 1, incoming):
+        for end in range(start + 1, incoming + 1):
+            # Frame start is the first mixed frame, end the first pure incoming one.
+            alpha = np.clip((positions - start + 1) / (end - start + 1), 0.0, 1.0)
+            # Least-squares levels for this ramp: the shots drift a little.
+            design = np.stack([1.0 - alpha, alpha], axis=1)
+            levels, *_ = np.linalg.lstsq(design, observed, rcond=None)
+            predicted = design @ levels
+            error = float(np.square(observed - predicted).sum())
+            if best is None or error < best[0]:
+                best = (error, start, end)
+    return None if best is None else (best[1], best[2])
 
 
 def _merge_short(
@@ -325,7 +366,7 @@ def detect_shots(analysis: Analysis, options: ShotOptions | None = None) -> Shot
     for frame in list(fades) + list(cuts):
         blocked[frame] = True
     dissolves = _detect_dissolves(frames, options, blocked)
-    candidates: dict[int, tuple[str, float]] = {f: ("dissolve", s) for f, s in dissolves.items()}
+    candidates: dict[int, tuple[str, float]] = {f: ("dissolve", d[0]) for f, d in dissolves.items()}
     candidates.update({f: ("cut", s) for f, s in cuts.items()})
     candidates.update({f: ("fade", 1.0) for f in fades})
     boundaries = _merge_short(candidates, options.min_shot_frames, n)
@@ -334,7 +375,8 @@ def detect_shots(analysis: Analysis, options: ShotOptions | None = None) -> Shot
         if kind == "cut":
             transition[max(0, frame - options.cut_margin) : frame + options.cut_margin] = True
         elif kind == "dissolve":
-            _mark_dissolve(frames, frame, options, transition)
+            _, mixed_from, mixed_to = dissolves[frame]
+            transition[max(0, mixed_from - 1) : mixed_to + 1] = True
 
     starts = [0] + [frame for frame, _ in boundaries if frame > 0]
     kinds: list[str | None] = [None] + [kind for frame, kind in boundaries if frame > 0]
@@ -360,18 +402,18 @@ def detect_shots(analysis: Analysis, options: ShotOptions | None = None) -> Shot
     )
 
 
-def _mark_dissolve(
-    frames: _Frames, boundary: int, options: ShotOptions, transition: npt.NDArray[np.bool_]
-) -> None:
-    """Mark the blended frames around a dissolve's middle: those unlike both ends."""
-    k = options.dissolve_span
-    outgoing, incoming = max(0, boundary - k), min(frames.count - 1, boundary + k)
-    for j in range(outgoing, incoming + 1):
-        to_out = int(np.bitwise_count(frames.phash[j] ^ frames.phash[outgoing]))
-        to_in = int(np.bitwise_count(frames.phash[j] ^ frames.phash[incoming]))
-        if to_out > 6 and to_in > 6:
-            transition[j] = True
-    transition[max(0, boundary - 2) : boundary + 2] = True
+def _blended_frames(frames: _Frames, outgoing: int, incoming: int) -> tuple[int, int]:
+    """``[start, end)`` of the frames that look like neither end of a dissolve."""
+    mixed = [
+        j
+        for j in range(outgoing + 1, incoming)
+        if int(np.bitwise_count(frames.phash[j] ^ frames.phash[outgoing])) > 6
+        and int(np.bitwise_count(frames.phash[j] ^ frames.phash[incoming])) > 6
+    ]
+    middle = (outgoing + incoming) // 2
+    if not mixed:
+        return middle - 1, middle + 1
+    return min(mixed), max(mixed) + 1
 
 
 def shots_csv(shots: list[Shot], frame_rate: float) -> str:
