@@ -14,9 +14,10 @@ no pixel is read again. Three detectors run over it:
   A spike is also dropped when the picture just before it comes back just
   after it, which is what a camera flash looks like.
 * **dissolves** — frames ``K`` before and after look different (pHash and
-  histogram), both ends are steady, and no cut or fade lies between them. The
-  boundary is where the blend's pHash stops resembling the outgoing shot and
-  starts resembling the incoming one: the middle of the cross-fade.
+  histogram), both ends are steady, no cut or fade lies between them, and
+  the contrast dips in the middle (a blend has less contrast than its parts;
+  motion within one shot does not dip). The boundary is the middle of the cross-fade, found by fitting straight ramps
+  to the mean luma and colour (the mean of a blend is the blend of the means).
 
 Shots shorter than ``min_shot_frames`` are merged into a neighbour, keeping
 the stronger boundary.
@@ -153,6 +154,13 @@ class _Frames:
         self.time = analysis.column("time").astype(np.float64)
         self.brightness = analysis.column("brightness")
         self.contrast = analysis.column("contrast")
+        self.levels = np.stack(
+            [
+                analysis.column(name)
+                for name in ("brightness", "mean_red", "mean_green", "mean_blue")
+            ],
+            axis=1,
+        )
         self.phash = analysis.column("phash").astype(np.uint64)
         histogram = analysis.frames.column("histogram").combine_chunks()
         self.histogram = np.asarray(histogram.values.to_numpy(), dtype=np.float32).reshape(
@@ -291,7 +299,7 @@ def _detect_dissolves(
         if frames.contrast[middle] > options.dissolve_contrast_dip * ends_contrast:
             continue
         strength = float(across_bits[group].max()) / 64.0
-        span = _brightness_ramp(frames.brightness, outgoing, incoming)
+        span = _blend_ramp(frames.levels, outgoing, incoming)
         if span is not None:
             start, end = span
             middle = start + (end - start) // 2
@@ -301,22 +309,25 @@ def _detect_dissolves(
     return dissolves
 
 
-def _brightness_ramp(
-    brightness: FloatArray, outgoing: int, incoming: int
-) -> tuple[int, int] | None:
-    """The frames ``[start, end)`` of a cross-fade, from its brightness ramp.
+def _blend_ramp(levels: FloatArray, outgoing: int, incoming: int) -> tuple[int, int] | None:
+    """The frames ``[start, end)`` of a cross-fade, from straight ramps in ``levels``.
 
-    Mean luma of a blend is exactly the blend of the means, so across a
-    dissolve brightness runs in a straight line from the outgoing level to
-    the incoming one. The best-fitting ramp locates the dissolve more
-    precisely than the pHash or contrast (which lean towards the picture
-    with more contrast). None when the two levels are too close to tell.
+    ``levels`` holds per-frame means (luma, red, green, blue; one column
+    each). The mean of a blend is exactly the blend of the means, so across a
+    dissolve every column runs in a straight line from the outgoing level to
+    the incoming one. The ramp that fits all columns best locates the
+    dissolve more precisely than the pHash or the contrast dip (which lean
+    towards the picture with more contrast). Columns are weighted by the
+    size of their step; None when no column steps enough to tell.
     """
-    before = float(np.median(brightness[max(0, outgoing - 2) : outgoing + 1]))
-    after = float(np.median(brightness[incoming : incoming + 3]))
-    if abs(after - before) < 0.02:
+    window = levels[outgoing : incoming + 1]
+    before = np.median(levels[max(0, outgoing - 2) : outgoing + 1], axis=0)
+    after = np.median(levels[incoming : incoming + 3], axis=0)
+    steps = np.abs(after - before)
+    informative = steps >= 0.02
+    if not informative.any():
         return None
-    observed = brightness[outgoing : incoming + 1]
+    observed = window[:, informative] / steps[informative]
     positions = np.arange(outgoing, incoming + 1)
     best: tuple[float, int, int] | None = None
     for start in range(outgoing + 1, incoming):
@@ -325,9 +336,8 @@ def _brightness_ramp(
             alpha = np.clip((positions - start + 1) / (end - start + 1), 0.0, 1.0)
             # Least-squares levels for this ramp: the shots drift a little.
             design = np.stack([1.0 - alpha, alpha], axis=1)
-            levels, *_ = np.linalg.lstsq(design, observed, rcond=None)
-            predicted = design @ levels
-            error = float(np.square(observed - predicted).sum())
+            fitted, *_ = np.linalg.lstsq(design, observed, rcond=None)
+            error = float(np.square(observed - design @ fitted).sum())
             if best is None or error < best[0]:
                 best = (error, start, end)
     return None if best is None else (best[1], best[2])

@@ -68,6 +68,9 @@ pub struct ColorStats {
     pub colorfulness: f64,
     /// Mean HSV saturation, 0..=1.
     pub saturation: f64,
+    /// Mean red, green and blue, 0..=1. Exactly linear under blending, which
+    /// locates dissolves, and the basis of warm/cool colour judgements.
+    pub mean_rgb: [f64; 3],
 }
 
 /// Colourfulness and saturation of a grid.
@@ -82,7 +85,11 @@ pub struct ColorStats {
 pub fn color_stats(grid: &Grid) -> ColorStats {
     let n = grid.red.len().max(1) as f64;
     let (mut rg_sum, mut rg_sq, mut yb_sum, mut yb_sq, mut sat_sum) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    let mut channel_sums = [0f64; 3];
     for ((&r, &g), &b) in grid.red.iter().zip(&grid.green).zip(&grid.blue) {
+        channel_sums[0] += f64::from(r);
+        channel_sums[1] += f64::from(g);
+        channel_sums[2] += f64::from(b);
         let rg = f64::from(r - g);
         let yb = f64::from(0.5 * (r + g) - b);
         rg_sum += rg;
@@ -101,6 +108,7 @@ pub fn color_stats(grid: &Grid) -> ColorStats {
     ColorStats {
         colorfulness: (rg_var + yb_var).sqrt() + 0.3 * (rg_mean * rg_mean + yb_mean * yb_mean).sqrt(),
         saturation: sat_sum / n,
+        mean_rgb: channel_sums.map(|sum| sum / n / 255.0),
     }
 }
 

@@ -35,6 +35,8 @@ pub struct FrameFeatures {
     pub colorfulness: f64,
     /// Mean HSV saturation, 0..=1.
     pub saturation: f64,
+    /// Mean red, green and blue of the analysis grid, 0..=1.
+    pub mean_rgb: [f64; 3],
     /// 64-bit difference hash (imagehash `dhash`).
     pub dhash: u64,
     /// 64-bit perceptual hash (imagehash `phash`).
@@ -73,6 +75,7 @@ fn grid_features(grid: &Grid, stats: luma::LumaStats, sharpness: f64, bars: Bars
         edge_density: gradients.edge_density,
         colorfulness: colors.colorfulness,
         saturation: colors.saturation,
+        mean_rgb: colors.mean_rgb,
         dhash: dhash(&grid.gray, grid.width, grid.height),
         phash: p,
         histogram,

@@ -7,27 +7,30 @@ use std::rc::Rc;
 
 use crate::frame::Plane;
 
-/// Half the width the analysis grid aims at. The reduction factor is an
-/// even integer so 4:2:0 chroma reduces by a whole factor too.
-pub const GRID_HALF_WIDTH: usize = 320;
+/// Widest analysis grid, in pixels.
+pub const GRID_MAX_WIDTH: usize = 160;
 
-/// Size of the analysis grid for a frame: 160 pixels wide for 720p, 1080p
-/// and 2160p, the native size halved for small video (but at least 1x1).
-/// Colour, gradients, hashes and change signals are measured on it; only
-/// exposure and sharpness read every pixel. 160 columns keep the grid work
-/// well under the cost of one full-resolution pass while leaving 5x more
-/// detail than the 32x32 image pHash needs.
+/// Size of the analysis grid for a frame: the frame area-averaged by the
+/// smallest even factor that brings it to at most 160 pixels wide (81-160
+/// for anything wider than 160; the native size halved for small video; at
+/// least 1x1). Colour, gradients, hashes and change signals are measured on
+/// it; only exposure and sharpness read every pixel. Keeping the grid the
+/// same size at every resolution keeps its cost fixed per frame, while
+/// leaving 5x more detail than the 32x32 image pHash needs. The factor is even
+/// so 4:2:0 chroma reduces by a whole factor too.
 ///
 /// # Example
 /// ```
-/// assert_eq!(thumbsel_core::resize::grid_size(1280, 720), (160, 90));
-/// assert_eq!(thumbsel_core::resize::grid_size(1920, 1080), (160, 90));
-/// assert_eq!(thumbsel_core::resize::grid_size(176, 144), (88, 72));
-/// assert_eq!(thumbsel_core::resize::grid_size(1, 1), (1, 1));
+/// use thumbsel_core::resize::grid_size;
+/// assert_eq!(grid_size(1280, 720), (160, 90));
+/// assert_eq!(grid_size(1920, 1080), (160, 90));
+/// assert_eq!(grid_size(480, 270), (120, 67));
+/// assert_eq!(grid_size(176, 144), (88, 72));
+/// assert_eq!(grid_size(1, 1), (1, 1));
 /// ```
 #[must_use]
 pub fn grid_size(width: usize, height: usize) -> (usize, usize) {
-    let factor = 2 * (width / GRID_HALF_WIDTH).max(1);
+    let factor = 2 * width.div_ceil(2 * GRID_MAX_WIDTH).max(1);
     ((width / factor).max(1), (height / factor).max(1))
 }
 

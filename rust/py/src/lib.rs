@@ -134,7 +134,7 @@ fn to_columns<'py>(py: Python<'py>, result: &BatchResult) -> PyResult<Bound<'py,
     let f = &result.features;
     let out = PyDict::new(py);
     let float = |get: &dyn Fn(&thumbsel_core::FrameFeatures) -> f64| f.iter().map(get).collect::<Vec<f64>>();
-    let columns: [(&str, Vec<f64>); 10] = [
+    let columns: [(&str, Vec<f64>); 13] = [
         ("brightness", float(&|x| x.brightness)),
         ("contrast", float(&|x| x.contrast)),
         ("dark_fraction", float(&|x| x.dark_fraction)),
@@ -145,6 +145,9 @@ fn to_columns<'py>(py: Python<'py>, result: &BatchResult) -> PyResult<Bound<'py,
         ("edge_density", float(&|x| x.edge_density)),
         ("colorfulness", float(&|x| x.colorfulness)),
         ("saturation", float(&|x| x.saturation)),
+        ("mean_red", float(&|x| x.mean_rgb[0])),
+        ("mean_green", float(&|x| x.mean_rgb[1])),
+        ("mean_blue", float(&|x| x.mean_rgb[2])),
     ];
     for (name, values) in columns {
         out.set_item(name, PyArray1::from_vec(py, values))?;
