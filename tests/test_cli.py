@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import re
@@ -350,3 +351,93 @@ def test_usage_errors_exit_2(arguments: list[str], capsys: pytest.CaptureFixture
     captured = capsys.readouterr()
     assert captured.err.startswith("usage: thumbsel")
     assert "Traceback" not in captured.err
+
+
+# --- shots and the full pick output -------------------------------------------
+
+
+def test_shots_json_lists_the_cuts(bikes: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_captured(capsys, "shots", bikes, "--json", "--quiet")
+    assert run.code == 0, run
+    shots = json.loads(run.stdout)
+    assert [s["start_frame"] for s in shots] == [0, 30, 76, 137, 187, 242]
+    assert [s["transition_in"] for s in shots] == [None] + ["cut"] * 5
+    assert set(shots[0]) == {
+        "index",
+        "start_frame",
+        "end_frame",
+        "start_time",
+        "end_time",
+        "transition_in",
+    }
+    assert shots[-1]["end_frame"] == 250 and shots[-1]["end_time"] == pytest.approx(10.0)
+    assert all(a["end_frame"] == b["start_frame"] for a, b in itertools.pairwise(shots))
+
+
+def test_shots_table_and_csv(
+    bikes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "shots.csv"
+    run = run_captured(capsys, "shots", bikes, "--csv", target)
+    assert run.code == 0, run
+    rows = run.stdout.strip().splitlines()
+    assert rows[0].split()[:3] == ["shot", "start", "end"]
+    assert len(rows) == 1 + 6 and rows[2].split()[-1] == "cut"
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("Scene Number,Start Frame")
+    assert [line.split(",")[1] for line in lines[1:]] == ["1", "31", "77", "138", "188", "243"]
+
+
+def test_pick_writes_every_output(bikes: Path, tmp_path: Path) -> None:
+    outdir = tmp_path / "pick"
+    run = run_in_process("pick", bikes, "-k", "5", "-o", outdir, "--quiet")
+    assert run.code == 0, run
+    candidates = json.loads((outdir / "candidates.json").read_text(encoding="utf-8"))
+    assert len(candidates) == 5
+    assert len({c["shot"] for c in candidates}) == 5
+    for c in candidates:
+        assert c["reasons"] and c["features"] and c["signals"]
+        with Image.open(outdir / c["image"]) as full, Image.open(outdir / c["thumbnail"]) as thumb:
+            assert full.size == (640, 272) and thumb.size[0] == 320
+    summary = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))
+    assert len(summary["shots"]) == 6
+    assert set(summary["rejected"]) >= {"transition", "dark", "blurry", "motion"}
+    table = pq.read_table(outdir / "frames.parquet")
+    verdicts = table.column("rejected").to_pylist()
+    assert sum(v is not None for v in verdicts) == sum(summary["rejected"].values())
+    assert all(verdicts[c["frame"]] is None for c in candidates)
+    assert (outdir / "contact-sheet.jpg").exists() and (outdir / "shots.csv").exists()
+    report = (outdir / "report.html").read_text(encoding="utf-8")
+    for reference in re.findall(r'(?:src|href)="([^"#][^"]*)"', report):
+        assert (outdir / reference).exists(), reference
+
+
+def test_weights_change_the_ranking(bikes: Path, tmp_path: Path) -> None:
+    def first_pick(*weights: str) -> int:
+        outdir = tmp_path / f"pick{len(weights)}"
+        run = run_in_process("pick", bikes, "-k", "1", "-o", outdir, "--quiet", *weights)
+        assert run.code == 0, run
+        return int(json.loads((outdir / "candidates.json").read_text())[0]["frame"])
+
+    default = first_pick()
+    colourful = first_pick(
+        "--weights", "sharpness=0,exposure=0,contrast=0,stillness=0,colorfulness=1"
+    )
+    assert colourful != default
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        "sharpnes=1",
+        "sharpness=x",
+        "sharpness=-1",
+        "sharpness=0,exposure=0,contrast=0,colorfulness=0,stillness=0",
+    ],
+)
+def test_bad_weights_are_usage_errors(
+    weights: str, bikes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pick", str(bikes), "-o", str(tmp_path / "x"), "--weights", weights])
+    assert exit_info.value.code == 2

@@ -8,6 +8,7 @@ stderr says how much was lost; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from thumbsel import _core
 from thumbsel.analysis import Analysis, analyze
 from thumbsel.errors import OutputError, ThumbselError
+from thumbsel.select import QualityWeights
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -33,6 +35,28 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
     return number
+
+
+def _weights(value: str) -> QualityWeights:
+    known = set(QualityWeights().as_dict())
+    given: dict[str, float] = {}
+    for part in value.split(","):
+        name, _, number = part.partition("=")
+        name = name.strip()
+        if name not in known:
+            raise argparse.ArgumentTypeError(
+                f"unknown weight {name!r}; choose from {', '.join(sorted(known))}"
+            )
+        try:
+            given[name] = float(number)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} needs a number, got {number!r}") from None
+        if given[name] < 0:
+            raise argparse.ArgumentTypeError(f"{name} must not be negative")
+    weights = dataclasses.replace(QualityWeights(), **given)
+    if sum(weights.as_dict().values()) <= 0:
+        raise argparse.ArgumentTypeError("the weights must add up to more than 0")
+    return weights
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     pick_cmd.add_argument(
         "--min-shot-frames", type=_positive, default=8, help="shortest shot, frames (default: 8)"
+    )
+    pick_cmd.add_argument(
+        "--weights",
+        type=_weights,
+        metavar="NAME=W,...",
+        help="quality weights, e.g. sharpness=0.5,colorfulness=0.3 (unnamed ones keep "
+        "their defaults: sharpness 0.35, exposure 0.2, contrast 0.15, colorfulness 0.15, "
+        "stillness 0.15)",
     )
 
     shots_cmd = commands.add_parser("shots", help="list the shots and how each one begins")
@@ -109,7 +141,7 @@ def _run(arguments: argparse.Namespace) -> int:
     from thumbsel.outputs.candidates import write_pick
     from thumbsel.select import select
 
-    selection = select(analysis, arguments.k)
+    selection = select(analysis, arguments.k, weights=arguments.weights)
     target = write_pick(analysis, selection, arguments.output)
     if not arguments.quiet:
         candidates = selection.candidates

@@ -16,8 +16,9 @@ no pixel is read again. Three detectors run over it:
 * **dissolves** — frames ``K`` before and after look different (pHash and
   histogram), both ends are steady, no cut or fade lies between them, and
   the contrast dips in the middle (a blend has less contrast than its parts;
-  motion within one shot does not dip). The boundary is the middle of the cross-fade, found by fitting straight ramps
-  to the mean luma and colour (the mean of a blend is the blend of the means).
+  motion within one shot does not dip). The boundary is the middle of the
+  cross-fade, found by fitting straight ramps to the mean luma and colour
+  (the mean of a blend is the blend of the means).
 
 Shots shorter than ``min_shot_frames`` are merged into a neighbour, keeping
 the stronger boundary.
