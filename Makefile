@@ -61,6 +61,7 @@ bench: setup test-data
 	$(PY) -m pip install --quiet "scenedetect>=0.6"
 	cargo bench -p thumbsel-core --bench features
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/compare.py
+	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/shots_compare.py --details
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest benches --benchmark-enable -q
 
 clean:
