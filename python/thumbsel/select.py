@@ -403,7 +403,7 @@ def select(
             ):
                 continue
             if any(
-                similarity.bits(row, c) <= 2 * options.duplicate_hash_bits
+                similarity.bits(row, c) <= options.duplicate_hash_bits
                 or abs(times[row] - times[c]) < options.min_gap_seconds
                 for c in chosen
             ):
