@@ -235,3 +235,20 @@ def test_plane_lists_are_checked() -> None:
         extractor.push_yuv420_planes([y.astype(np.float32)], [c], [c])
     with pytest.raises(thumbsel.InvalidFrameError, match="empty"):
         extractor.push_yuv420_planes([np.zeros((0, 7), np.uint8)], [c], [c])
+
+
+def test_scoring_works_in_a_forked_child() -> None:
+    """A forked child has none of the parent's worker threads; it must not hang."""
+    import multiprocessing
+
+    frames = np.random.default_rng(5).integers(0, 256, (4, 32, 48, 3), dtype=np.uint8)
+    expected = thumbsel.frame_features(frames)["sharpness"]  # starts the parent's pool
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        result = pool.apply_async(_sharpness_in_child, (frames,))
+        values = result.get(timeout=60)
+    np.testing.assert_array_equal(values, expected)
+
+
+def _sharpness_in_child(frames: np.ndarray) -> np.ndarray:
+    return thumbsel.frame_features(frames)["sharpness"]
