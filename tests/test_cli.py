@@ -441,3 +441,14 @@ def test_bad_weights_are_usage_errors(
     with pytest.raises(SystemExit) as exit_info:
         main(["pick", str(bikes), "-o", str(tmp_path / "x"), "--weights", weights])
     assert exit_info.value.code == 2
+
+
+def test_a_second_pick_into_the_same_directory_leaves_no_stale_images(
+    bikes: Path, tmp_path: Path
+) -> None:
+    outdir = tmp_path / "again"
+    assert run_in_process("pick", bikes, "-k", "5", "-o", outdir, "--quiet").code == 0
+    assert run_in_process("pick", bikes, "-k", "2", "-o", outdir, "--quiet").code == 0
+    listed = {c["image"] for c in json.loads((outdir / "candidates.json").read_text())}
+    assert {p.name for p in outdir.glob("candidate-*.jpg")} == listed
+    assert {p.name for p in (outdir / "thumbnails").glob("candidate-*.jpg")} == listed

@@ -35,6 +35,7 @@ __all__ = [
     "__version__",
     "analyze",
     "frame_features",
+    "hash_hex",
     "open_video",
     "pick",
     "probe",

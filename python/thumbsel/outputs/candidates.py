@@ -107,7 +107,20 @@ def write_pick(analysis: Analysis, selection: Selection, outdir: str | os.PathLi
     )
     target = outdir / "candidates.json"
     write_text(target, json.dumps([c.to_dict() for c in candidates], indent=2) + "\n")
+    _remove_stale_images(outdir, {c.image for c in candidates if c.image})
     return target
+
+
+def _remove_stale_images(outdir: Path, current: set[str]) -> None:
+    """Delete candidate images an earlier pick into the same directory left behind.
+
+    Only files named like ours are touched, so a reader of the directory sees
+    exactly the images ``candidates.json`` lists.
+    """
+    for folder in (outdir, outdir / "thumbnails"):
+        for path in folder.glob("candidate-*-frame*.jpg"):
+            if path.name not in current:
+                path.unlink(missing_ok=True)
 
 
 def summary_document(analysis: Analysis, selection: Selection) -> dict[str, Any]:
