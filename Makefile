@@ -58,7 +58,8 @@ py-test: setup test-data
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest -q
 
 bench: setup test-data
-	$(PY) -m pip install --quiet "scenedetect>=0.6"
+	$(PY) -m pip install --quiet --no-deps "scenedetect>=0.6"
+	$(PY) -m pip install --quiet "click>=8" "platformdirs"
 	cargo bench -p thumbsel-core --bench features
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/compare.py
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/shots_compare.py --details

@@ -252,3 +252,39 @@ def test_scoring_works_in_a_forked_child() -> None:
 
 def _sharpness_in_child(frames: np.ndarray) -> np.ndarray:
     return thumbsel.frame_features(frames)["sharpness"]
+
+
+def _textured_square(frame: np.ndarray, cx: int, cy: int, half: int, seed: int) -> None:
+    patch = np.random.default_rng(seed).integers(0, 256, (2 * half, 2 * half, 3), dtype=np.uint8)
+    frame[cy - half : cy + half, cx - half : cx + half] = patch
+
+
+def test_composition_follows_the_subject_and_ignores_bars() -> None:
+    height, width = 360, 640
+    frames = np.full((3, height, width, 3), 90, np.uint8)
+    _textured_square(frames[0], width // 3, height // 3, 40, 1)  # on a third intersection
+    _textured_square(frames[1], width // 2, height // 2, 40, 2)  # centred
+    # Letterboxed: 60-pixel bars, subject on the upper-left third of the picture inside them.
+    frames[2, :60] = 0
+    frames[2, -60:] = 0
+    _textured_square(frames[2], width // 3, 60 + (height - 120) // 3, 30, 3)
+    result = thumbsel.frame_features(frames)
+    assert result["thirds"][0] > 0.5 > result["thirds"][1]
+    assert abs(result["saliency_x"][1] - 0.5) < 0.05 and abs(result["saliency_y"][1] - 0.5) < 0.05
+    assert result["saliency_x"][0] < 0.45 and result["saliency_y"][0] < 0.45
+    assert (result["bar_top"][2], result["bar_bottom"][2]) == (60, 60)
+    assert result["saliency_y"][2] < 0.45  # measured inside the bars, not of the whole frame
+    assert result["symmetry"][1] > result["symmetry"][0]
+
+
+def test_depth_of_field_is_high_for_a_sharp_subject_on_a_soft_background() -> None:
+    import cv2
+
+    rng = np.random.default_rng(4)
+    scene = rng.integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    soft = cv2.GaussianBlur(scene, (0, 0), 6)
+    shallow = soft.copy()
+    shallow[120:240, 240:400] = scene[120:240, 240:400]  # only the subject is in focus
+    result = thumbsel.frame_features(np.stack([shallow, scene]))
+    assert result["depth_of_field"][0] > 0.6
+    assert result["depth_of_field"][1] < 0.3

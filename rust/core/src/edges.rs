@@ -14,12 +14,12 @@ pub struct GradientStats {
     pub edge_density: f64,
 }
 
-/// Sobel statistics with replicated borders.
-#[must_use]
-pub fn gradient_stats(gray: &[f32], width: usize, height: usize) -> GradientStats {
+/// Sobel gradient magnitude of every pixel (replicated borders), divided by
+/// 4 x 255 so a black-to-white step is 1.0, written into `out`.
+pub fn gradient_magnitudes(gray: &[f32], width: usize, height: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.reserve(width * height);
     let at = |x: usize, y: usize| gray[y * width + x];
-    let mut sum = 0f64;
-    let mut edges = 0usize;
     // Each Sobel side weighs 4 pixels: /4 /255 turns a full black-to-white
     // step into 1.0 whatever the grid's size.
     let norm = 1.0 / (4.0 * 255.0);
@@ -31,18 +31,29 @@ pub fn gradient_stats(gray: &[f32], width: usize, height: usize) -> GradientStat
             let xp = (x + 1).min(width - 1);
             let gx = (at(xp, ym) + 2.0 * at(xp, y) + at(xp, yp)) - (at(xm, ym) + 2.0 * at(xm, y) + at(xm, yp));
             let gy = (at(xm, yp) + 2.0 * at(x, yp) + at(xp, yp)) - (at(xm, ym) + 2.0 * at(x, ym) + at(xp, ym));
-            let magnitude = (gx * gx + gy * gy).sqrt() * norm;
-            sum += f64::from(magnitude);
-            if magnitude > EDGE_THRESHOLD {
-                edges += 1;
-            }
+            out.push((gx * gx + gy * gy).sqrt() * norm);
         }
     }
-    let n = (width * height).max(1) as f64;
+}
+
+/// Gradient statistics from a magnitude map.
+#[must_use]
+pub fn gradient_stats_of(magnitudes: &[f32]) -> GradientStats {
+    let sum: f64 = magnitudes.iter().map(|&m| f64::from(m)).sum();
+    let edges = magnitudes.iter().filter(|&&m| m > EDGE_THRESHOLD).count();
+    let n = magnitudes.len().max(1) as f64;
     GradientStats {
         gradient_energy: sum / n,
         edge_density: edges as f64 / n,
     }
+}
+
+/// Sobel statistics with replicated borders.
+#[must_use]
+pub fn gradient_stats(gray: &[f32], width: usize, height: usize) -> GradientStats {
+    let mut magnitudes = Vec::new();
+    gradient_magnitudes(gray, width, height, &mut magnitudes);
+    gradient_stats_of(&magnitudes)
 }
 
 #[cfg(test)]

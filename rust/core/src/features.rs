@@ -5,7 +5,8 @@ use std::cell::RefCell;
 
 use crate::change::FrameSignature;
 use crate::color::{color_histogram, color_stats, Grid, HISTOGRAM_BINS};
-use crate::edges::gradient_stats;
+use crate::composition::{composition, Composition};
+use crate::edges::{gradient_magnitudes, gradient_stats_of};
 use crate::frame::{ColorRange, ColorSpec, Plane, RgbFrame, Yuv420Frame};
 use crate::hash::{dhash, phash};
 use crate::luma::{self, Bars};
@@ -45,6 +46,8 @@ pub struct FrameFeatures {
     pub histogram: [f32; HISTOGRAM_BINS],
     /// Black bars in full-resolution pixels.
     pub bars: Bars,
+    /// Where the picture's weight sits and how it is framed.
+    pub composition: Composition,
 }
 
 /// Reused buffers, one set per worker thread, so the hot loop does not allocate.
@@ -53,15 +56,23 @@ struct Scratch {
     gray_full: Vec<u8>,
     planes: Vec<Vec<f32>>,
     grid: Grid,
+    magnitudes: Vec<f32>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-fn grid_features(grid: &Grid, stats: luma::LumaStats, sharpness: f64, bars: Bars) -> (FrameFeatures, FrameSignature) {
+fn grid_features(
+    grid: &Grid,
+    stats: luma::LumaStats,
+    sharpness: f64,
+    bars: Bars,
+    magnitudes: &[f32],
+    framing: Composition,
+) -> (FrameFeatures, FrameSignature) {
     let colors = color_stats(grid);
-    let gradients = gradient_stats(&grid.gray, grid.width, grid.height);
+    let gradients = gradient_stats_of(magnitudes);
     let histogram = color_histogram(grid);
     let p = phash(&grid.gray, grid.width, grid.height);
     let features = FrameFeatures {
@@ -80,6 +91,7 @@ fn grid_features(grid: &Grid, stats: luma::LumaStats, sharpness: f64, bars: Bars
         phash: p,
         histogram,
         bars,
+        composition: framing,
     };
     let signature = FrameSignature::new(grid, histogram, p);
     (features, signature)
@@ -104,7 +116,9 @@ pub fn yuv420_features(frame: &Yuv420Frame<'_>, spec: ColorSpec) -> (FrameFeatur
         grid.width = gw;
         grid.height = gh;
         grid.set_from_ycbcr(&scratch.planes[0], &scratch.planes[1], &scratch.planes[2], spec);
-        grid_features(grid, stats, sharpness, bars)
+        gradient_magnitudes(&grid.gray, gw, gh, &mut scratch.magnitudes);
+        let framing = composition(grid, &scratch.magnitudes, bars, (w, h), &scan.sharpness_blocks);
+        grid_features(grid, stats, sharpness, bars, &scratch.magnitudes, framing)
     })
 }
 
@@ -131,6 +145,8 @@ pub fn rgb_features(frame: &RgbFrame<'_>) -> (FrameFeatures, FrameSignature) {
         grid.green.clone_from(&scratch.planes[1]);
         grid.blue.clone_from(&scratch.planes[2]);
         grid.update_gray();
-        grid_features(grid, stats, sharpness, bars)
+        gradient_magnitudes(&grid.gray, gw, gh, &mut scratch.magnitudes);
+        let framing = composition(grid, &scratch.magnitudes, bars, (w, h), &scan.sharpness_blocks);
+        grid_features(grid, stats, sharpness, bars, &scratch.magnitudes, framing)
     })
 }

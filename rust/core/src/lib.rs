@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod change;
 pub mod color;
+pub mod composition;
 pub mod edges;
 pub mod error;
 pub mod features;

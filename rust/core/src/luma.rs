@@ -52,7 +52,16 @@ pub struct LumaScan {
     pub column_sums: Vec<u32>,
     /// Laplacian sums of the whole plane, taken in the same pass.
     pub laplacian: LaplacianSums,
+    /// Mean squared Laplacian of the interior pixels of each block of a
+    /// [`SHARPNESS_BLOCKS_X`] x [`SHARPNESS_BLOCKS_Y`] grid (row-major): where
+    /// the picture is in focus.
+    pub sharpness_blocks: Vec<f64>,
 }
+
+/// Columns of the block grid of focus measurements.
+pub const SHARPNESS_BLOCKS_X: usize = 16;
+/// Rows of the block grid of focus measurements.
+pub const SHARPNESS_BLOCKS_Y: usize = 9;
 
 /// Sums of the Laplacian and of its square over a plane, kept exactly.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,6 +102,11 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
     let mut band = vec![0u32; width];
     let column_spans: Vec<(usize, usize)> = (0..gw).map(|j| span(j, width, gw)).collect();
     let mut laplacian = LaplacianSums::default();
+    let block_edges: Vec<usize> = (0..=SHARPNESS_BLOCKS_X)
+        .map(|j| j * width / SHARPNESS_BLOCKS_X)
+        .collect();
+    let mut block_energy = vec![0u64; SHARPNESS_BLOCKS_X * SHARPNESS_BLOCKS_Y];
+    let mut block_count = vec![0u64; SHARPNESS_BLOCKS_X * SHARPNESS_BLOCKS_Y];
     let mut out = [std::mem::take(grid)];
     out[0].clear();
     out[0].resize(gw * gh, 0.0);
@@ -118,7 +132,14 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
             // The Laplacian of the row above needs this row too: reading it
             // now, while the three rows are in cache, saves a second pass.
             if y >= 2 && width >= 3 {
-                laplacian.add(interior_row_sums(plane, y - 1));
+                let block_row = ((y - 1) * SHARPNESS_BLOCKS_Y / height) * SHARPNESS_BLOCKS_X;
+                laplacian.add(interior_row_block_sums(
+                    plane,
+                    y - 1,
+                    &block_edges,
+                    &mut block_energy[block_row..block_row + SHARPNESS_BLOCKS_X],
+                    &mut block_count[block_row..block_row + SHARPNESS_BLOCKS_X],
+                ));
             }
         }
         reduce_band(&band, r1 - r0, 1, &column_spans, i * gw, &mut out);
@@ -132,11 +153,17 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
         *bin = partial[0][i] + partial[1][i] + partial[2][i] + partial[3][i];
     }
     laplacian.add(edge_sums(plane));
+    let sharpness_blocks = block_energy
+        .iter()
+        .zip(&block_count)
+        .map(|(&e, &c)| if c == 0 { 0.0 } else { e as f64 / c as f64 })
+        .collect();
     LumaScan {
         histogram,
         row_sums,
         column_sums,
         laplacian,
+        sharpness_blocks,
     }
 }
 
@@ -291,6 +318,36 @@ fn interior_row_sums(plane: &Plane<'_>, y: usize) -> (i64, u64, u64) {
     (sum, sum_sq, (width - 2) as u64)
 }
 
+/// [`interior_row_sums`], also adding each column block's squared Laplacian
+/// to `energy` (and its pixel count to `count`); `edges` are the blocks'
+/// column boundaries.
+fn interior_row_block_sums(
+    plane: &Plane<'_>,
+    y: usize,
+    edges: &[usize],
+    energy: &mut [u64],
+    count: &mut [u64],
+) -> (i64, u64, u64) {
+    let width = plane.width();
+    let (up, mid, down) = (plane.row(y - 1), plane.row(y), plane.row(y + 1));
+    let (mut sum, mut sum_sq, mut pixels) = (0i64, 0u64, 0u64);
+    for (block, window) in edges.windows(2).enumerate() {
+        let mut start = window[0].max(1);
+        let stop = window[1].min(width - 1);
+        while start < stop {
+            let end = (start + SEGMENT).min(stop);
+            let (s, q) = laplacian_segment(up, mid, down, start, end);
+            sum += i64::from(s);
+            sum_sq += u64::from(q);
+            energy[block] += u64::from(q);
+            count[block] += (end - start) as u64;
+            pixels += (end - start) as u64;
+            start = end;
+        }
+    }
+    (sum, sum_sq, pixels)
+}
+
 /// Laplacian sums of every pixel that [`interior_row_sums`] does not cover:
 /// the first and last rows and columns, or the whole plane when it is
 /// narrower or shorter than 3 pixels.
@@ -424,6 +481,7 @@ mod tests {
             let mut grid2 = Vec::new();
             let again = scan(&strided, 1.max(w / 4), 1.max(h / 4), &mut grid2);
             assert_eq!(again.laplacian, fused);
+            assert_eq!(again.sharpness_blocks.len(), SHARPNESS_BLOCKS_X * SHARPNESS_BLOCKS_Y);
             assert_eq!(grid2, grid);
             assert_eq!(fused.count, (w * h) as u64);
             assert_eq!(fused.variance(), laplacian_variance(&plane, w, h), "{w}x{h}");

@@ -134,7 +134,7 @@ fn to_columns<'py>(py: Python<'py>, result: &BatchResult) -> PyResult<Bound<'py,
     let f = &result.features;
     let out = PyDict::new(py);
     let float = |get: &dyn Fn(&thumbsel_core::FrameFeatures) -> f64| f.iter().map(get).collect::<Vec<f64>>();
-    let columns: [(&str, Vec<f64>); 13] = [
+    let columns: [(&str, Vec<f64>); 19] = [
         ("brightness", float(&|x| x.brightness)),
         ("contrast", float(&|x| x.contrast)),
         ("dark_fraction", float(&|x| x.dark_fraction)),
@@ -148,6 +148,12 @@ fn to_columns<'py>(py: Python<'py>, result: &BatchResult) -> PyResult<Bound<'py,
         ("mean_red", float(&|x| x.mean_rgb[0])),
         ("mean_green", float(&|x| x.mean_rgb[1])),
         ("mean_blue", float(&|x| x.mean_rgb[2])),
+        ("saliency_x", float(&|x| x.composition.saliency_x)),
+        ("saliency_y", float(&|x| x.composition.saliency_y)),
+        ("saliency_spread", float(&|x| x.composition.saliency_spread)),
+        ("thirds", float(&|x| x.composition.thirds)),
+        ("symmetry", float(&|x| x.composition.symmetry)),
+        ("depth_of_field", float(&|x| x.composition.depth_of_field)),
     ];
     for (name, values) in columns {
         out.set_item(name, PyArray1::from_vec(py, values))?;
