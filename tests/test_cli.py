@@ -421,7 +421,8 @@ def test_weights_change_the_ranking(bikes: Path, tmp_path: Path) -> None:
 
     default = first_pick()
     colourful = first_pick(
-        "--weights", "sharpness=0,exposure=0,contrast=0,stillness=0,colorfulness=1"
+        "--weights",
+        "sharpness=0,exposure=0,contrast=0,stillness=0,thirds=0,depth_of_field=0,colorfulness=1",
     )
     assert colourful != default
 
@@ -432,7 +433,7 @@ def test_weights_change_the_ranking(bikes: Path, tmp_path: Path) -> None:
         "sharpnes=1",
         "sharpness=x",
         "sharpness=-1",
-        "sharpness=0,exposure=0,contrast=0,colorfulness=0,stillness=0",
+        "sharpness=0,exposure=0,contrast=0,colorfulness=0,stillness=0,thirds=0,depth_of_field=0",
     ],
 )
 def test_bad_weights_are_usage_errors(

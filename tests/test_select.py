@@ -60,6 +60,8 @@ def test_candidates_explain_themselves(episode_analysis: thumbsel.Analysis) -> N
             "contrast",
             "colorfulness",
             "stillness",
+            "thirds",
+            "depth_of_field",
         }
         assert all(0.0 <= v <= 1.0 for v in document["signals"].values())
         assert {"brightness", "sharpness", "colorfulness"} <= set(document["features"])
@@ -78,7 +80,15 @@ def test_selection_is_deterministic_and_weights_matter(
     colourful = select(
         episode_analysis,
         8,
-        weights=QualityWeights(sharpness=0, exposure=0, contrast=0, colorfulness=1, stillness=0),
+        weights=QualityWeights(
+            sharpness=0,
+            exposure=0,
+            contrast=0,
+            colorfulness=1,
+            stillness=0,
+            thirds=0,
+            depth_of_field=0,
+        ),
         options=SelectionOptions(diversity=0.0),
     ).candidates
     values = [c.features["colorfulness"] for c in colourful]

@@ -95,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_weights,
         metavar="NAME=W,...",
         help="quality weights, e.g. sharpness=0.5,colorfulness=0.3 (unnamed ones keep "
-        "their defaults: sharpness 0.35, exposure 0.2, contrast 0.15, colorfulness 0.15, "
-        "stillness 0.15)",
+        "their defaults: sharpness 0.3, exposure 0.2, contrast 0.1, colorfulness 0.15, "
+        "stillness 0.1, thirds 0.05, depth_of_field 0.1)",
     )
 
     shots_cmd = commands.add_parser("shots", help="list the shots and how each one begins")

@@ -55,14 +55,18 @@ class QualityWeights:
     title, so the score does not depend on the camera or the codec.
     Stillness is one minus the rank of motion. Exposure is
     ``1 - |brightness - 0.45| / 0.45``, clipped to 0..1: mid-grey pictures
-    read best at thumbnail size.
+    read best at thumbnail size. The composition signals are used as
+    measured (already 0..1): ``thirds`` (subject on a third-line
+    intersection) and ``depth_of_field`` (sharp subject, soft background).
     """
 
-    sharpness: float = 0.35
+    sharpness: float = 0.3
     exposure: float = 0.2
-    contrast: float = 0.15
+    contrast: float = 0.1
     colorfulness: float = 0.15
-    stillness: float = 0.15
+    stillness: float = 0.1
+    thirds: float = 0.05
+    depth_of_field: float = 0.1
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -71,6 +75,8 @@ class QualityWeights:
             "contrast": self.contrast,
             "colorfulness": self.colorfulness,
             "stillness": self.stillness,
+            "thirds": self.thirds,
+            "depth_of_field": self.depth_of_field,
         }
 
 
@@ -219,6 +225,8 @@ def normalized_signals(analysis: Analysis) -> dict[str, FloatArray]:
         "contrast": _percentile_rank(content.contrast),
         "colorfulness": _percentile_rank(analysis.column("colorfulness")),
         "stillness": 1.0 - _percentile_rank(content.motion),
+        "thirds": np.clip(analysis.column("thirds"), 0.0, 1.0),
+        "depth_of_field": np.clip(analysis.column("depth_of_field"), 0.0, 1.0),
     }
 
 
@@ -309,6 +317,14 @@ _SHOT_SAMPLES = 12
 """Frames per shot compared when looking for near-duplicate shots."""
 
 _REPORTED_FEATURES = (
+    "thirds",
+    "symmetry",
+    "depth_of_field",
+    "saliency_x",
+    "saliency_y",
+    "mean_red",
+    "mean_green",
+    "mean_blue",
     "brightness",
     "contrast",
     "sharpness",
