@@ -41,7 +41,12 @@ __all__ = [
 Box: TypeAlias = tuple[int, int, int, int]
 """``(x0, y0, x1, y1)`` in source pixels; ``x1`` and ``y1`` are exclusive."""
 
-CANVASES: dict[str, tuple[int, int]] = {"16:9": (16, 9), "2:3": (2, 3), "1:1": (1, 1), "4:5": (4, 5)}
+CANVASES: dict[str, tuple[int, int]] = {
+    "16:9": (16, 9),
+    "2:3": (2, 3),
+    "1:1": (1, 1),
+    "4:5": (4, 5),
+}
 """Artwork canvases as ``width:height``: the landscape hero image, the poster,
 the square tile and the portrait feed card."""
 
@@ -108,9 +113,10 @@ def plan_crop(
     2. hold every face (clipped to ``content``) in full when their union fits
        the crop. When it does not, faces are taken largest first (ties in the
        order given) and each one is kept if it fits together with those
-       already kept; if even the largest face alone is bigger than the crop,
-       the crop stays within that face's span on the axes where it does not
-       fit, showing as much of it as possible.
+       already kept. If even the largest face alone is bigger than the crop,
+       it is the only face considered: the crop holds it whole along an axis
+       where it fits and stays within it along one where it does not, showing
+       as much of it as possible.
 
     Faces win over ``focal``; :func:`focal_point` aims at the faces anyway.
 
@@ -200,18 +206,14 @@ def _clip(box: Box, bounds: Box) -> Box | None:
 
 
 def _reduced(ratio: tuple[int, int]) -> tuple[int, int]:
-    across, down = ratio
-    if (
-        isinstance(across, bool)
-        or isinstance(down, bool)
-        or not isinstance(across, int | np.integer)
-        or not isinstance(down, int | np.integer)
-        or across < 1
-        or down < 1
+    if len(ratio) != 2 or not all(
+        isinstance(side, int | np.integer) and not isinstance(side, bool) and side >= 1
+        for side in ratio
     ):
         raise ValueError(f"a ratio is two positive whole numbers, got {ratio!r}")
-    common = math.gcd(int(across), int(down))
-    return (int(across) // common, int(down) // common)
+    across, down = int(ratio[0]), int(ratio[1])
+    common = math.gcd(across, down)
+    return (across // common, down // common)
 
 
 def _union_fits(boxes: Sequence[Box], width: int, height: int) -> bool:
@@ -226,12 +228,16 @@ def _faces_to_keep(faces: Sequence[Box], width: int, height: int) -> list[Box]:
         return []
     # sorted() is stable, so equal faces keep the caller's order and the
     # choice is deterministic.
-    by_size = sorted(faces, key=lambda box: -(box[2] - box[0]) * (box[3] - box[1]))
-    kept: list[Box] = []
-    for face in by_size:
+    largest, *rest = sorted(faces, key=lambda box: -(box[2] - box[0]) * (box[3] - box[1]))
+    if not _union_fits([largest], width, height):
+        # An extreme close-up is the subject even when it overflows the crop:
+        # part of it beats a bystander's face shown whole.
+        return [largest]
+    kept = [largest]
+    for face in rest:
         if _union_fits([*kept, face], width, height):
             kept.append(face)
-    return kept or [by_size[0]]
+    return kept
 
 
 def _place(centre: float, size: int, low: int, high: int, spans: Sequence[tuple[int, int]]) -> int:
