@@ -399,6 +399,15 @@ def test_pick_writes_every_output(bikes: Path, tmp_path: Path) -> None:
         assert c["reasons"] and c["features"] and c["signals"]
         with Image.open(outdir / c["image"]) as full, Image.open(outdir / c["thumbnail"]) as thumb:
             assert full.size == (640, 272) and thumb.size[0] == 320
+        assert isinstance(c["tags"], list)
+        assert set(c["crops"]) == {"16:9", "2:3", "1:1", "4:5"}
+        for canvas, crop in c["crops"].items():
+            a, b = (int(n) for n in canvas.split(":"))
+            x0, y0, x1, y1 = crop["box"]
+            assert (x1 - x0) * b == (y1 - y0) * a, canvas
+            assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 272
+            with Image.open(outdir / crop["path"]) as image:
+                assert image.size == (x1 - x0, y1 - y0)
     summary = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))
     assert len(summary["shots"]) == 6
     assert set(summary["rejected"]) >= {"transition", "dark", "blurry", "motion"}

@@ -124,9 +124,16 @@ class Candidate:
     phash: str = ""
     image: str | None = None
     thumbnail: str | None = None
+    faces: list[dict[str, Any]] | None = None
+    """Faces found on the frame; None when face detection did not run."""
+    tags: list[str] = field(default_factory=list)
+    crops: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {"tags": list(self.tags), "crops": dict(self.crops)}
+        if self.faces is not None:
+            extra["faces"] = list(self.faces)
+        return extra | {
             "rank": self.rank,
             "frame": self.frame,
             "time": round(self.time, 6),

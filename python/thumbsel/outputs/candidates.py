@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from thumbsel.analysis import Analysis
+from thumbsel.crops import Box, crop_picture, plan_crops
 from thumbsel.decode import open_video
 from thumbsel.errors import ThumbselError
 from thumbsel.outputs.atomic import write_text
 from thumbsel.outputs.report import write_report
 from thumbsel.outputs.sheets import make_thumbnail, save_jpeg, write_contact_sheet
-from thumbsel.select import Selection
+from thumbsel.select import Candidate, Selection
 from thumbsel.shots import shots_csv
+from thumbsel.tags import artwork_tags
 
 __all__ = ["selection_table", "write_pick"]
 
@@ -50,6 +55,8 @@ def write_pick(analysis: Analysis, selection: Selection, outdir: str | os.PathLi
     if outdir.exists() and not outdir.is_dir():
         raise ThumbselError(f"{outdir}: exists and is not a directory")
     candidates = selection.candidates
+    content = analysis.letterbox.content_box(analysis.video.width, analysis.video.height)
+    detect = _face_detector()
     with open_video(analysis.path) as source:
         pictures = source.read_rgb([c.frame for c in candidates], [c.time for c in candidates])
     sheet_pictures = []
@@ -65,6 +72,11 @@ def write_pick(analysis: Analysis, selection: Selection, outdir: str | os.PathLi
         save_jpeg(thumbnail, outdir / "thumbnails" / f"{stem}.jpg")
         candidate.image = f"{stem}.jpg"
         candidate.thumbnail = f"thumbnails/{stem}.jpg"
+        describe_artwork(candidate, picture, content, detect)
+        for canvas, crop in candidate.crops.items():
+            name = f"crops/{stem}-{canvas.replace(':', 'x')}.jpg"
+            save_jpeg(np.ascontiguousarray(crop_picture(picture, crop["box"])), outdir / name)
+            crop["path"] = name
         sheet_pictures.append(picture)
 
     contact_sheet = None
@@ -117,10 +129,54 @@ def _remove_stale_images(outdir: Path, current: set[str]) -> None:
     Only files named like ours are touched, so a reader of the directory sees
     exactly the images ``candidates.json`` lists.
     """
+    stems = {name.removesuffix(".jpg") for name in current}
     for folder in (outdir, outdir / "thumbnails"):
         for path in folder.glob("candidate-*-frame*.jpg"):
             if path.name not in current:
                 path.unlink(missing_ok=True)
+    for path in (outdir / "crops").glob("candidate-*-frame*-*.jpg"):
+        if path.name.rsplit("-", 1)[0] not in stems:
+            path.unlink(missing_ok=True)
+
+
+def _face_detector() -> Callable[[npt.NDArray[np.uint8]], list[Any]] | None:
+    """The face detector when the ``faces`` extra is installed, else None."""
+    try:
+        faces = importlib.import_module("thumbsel.faces")
+    except ImportError:
+        return None
+    detect: Callable[[npt.NDArray[np.uint8]], list[Any]] = faces.detect_faces
+    return detect if faces.faces_available() else None
+
+
+def describe_artwork(
+    candidate: Candidate,
+    picture: npt.NDArray[np.uint8],
+    content: tuple[int, int, int, int],
+    detect: Callable[[npt.NDArray[np.uint8]], list[Any]] | None,
+) -> None:
+    """Faces, tags and canvas crops of one candidate (face detection only on
+    candidates, so a pick costs the same with or without it)."""
+    found = detect(picture) if detect is not None else None
+    boxes: list[Box] | None = None
+    if found is not None:
+        boxes = [(int(f.box[0]), int(f.box[1]), int(f.box[2]), int(f.box[3])) for f in found]
+    if found is not None:
+        candidate.faces = [face.to_dict() for face in found]
+    area = max(1, (content[2] - content[0]) * (content[3] - content[1]))
+    candidate.tags = artwork_tags(
+        candidate.features,
+        boxes,
+        [face.smiling for face in found] if found is not None else None,
+        area,
+    )
+    x, y = candidate.features.get("saliency_x"), candidate.features.get("saliency_y")
+    focus = (x, y) if x is not None and y is not None else None
+    try:
+        planned = plan_crops(content, boxes or (), focus)
+    except ValueError:
+        planned = {}  # a picture smaller than a canvas's smallest exact crop
+    candidate.crops = {canvas: {"box": list(box)} for canvas, box in planned.items()}
 
 
 def summary_document(analysis: Analysis, selection: Selection) -> dict[str, Any]:

@@ -658,6 +658,24 @@ def _candidate_card(candidate: Mapping[str, Any], position: int, video: Mapping[
         if features
         else ""
     )
+    tags = candidate.get("tags") or []
+    tag_list = (
+        '<p class="tags">' + "".join(f'<span class="tag">{_e(tag)}</span>' for tag in tags) + "</p>"
+        if tags
+        else ""
+    )
+    crops = candidate.get("crops") or {}
+    crop_links = (
+        '<p class="crops">Crops: '
+        + " · ".join(
+            f'<a href="{_local_reference(str(crop["path"]), "crop")}">{_e(canvas)}</a>'
+            for canvas, crop in crops.items()
+            if isinstance(crop, Mapping) and crop.get("path")
+        )
+        + "</p>"
+        if crops
+        else ""
+    )
     shot = candidate.get("shot")
     return (
         f'<article class="card" id="candidate-{_e(rank)}">{picture}'
@@ -668,7 +686,8 @@ def _candidate_card(candidate: Mapping[str, Any], position: int, video: Mapping[
         "</b> score</span></div>"
         f'<p class="meta">Shot {_e(DASH if shot is None else shot)} · '
         f"frame {_e(_count(candidate.get('frame')))}</p>"
-        f"{_signal_rows(candidate.get('signals') or {})}{reason_list}{feature_table}"
+        f"{tag_list}{_signal_rows(candidate.get('signals') or {})}{reason_list}{crop_links}"
+        f"{feature_table}"
         "</div></article>"
     )
 
@@ -840,6 +859,11 @@ section { margin-top: 36px; scroll-margin-top: 56px; }
 .fill { display: block; height: 100%; border-radius: 3px; background: var(--accent); }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 .reasons { margin: 0; padding-left: 18px; font-size: 13px; }
+.tags { margin: 4px 0 6px; display: flex; flex-wrap: wrap; gap: 4px; }
+.tag {
+  font-size: 11px; padding: 1px 7px; border-radius: 999px; background: rgba(99, 102, 241, 0.14);
+}
+.crops { margin: 6px 0 0; font-size: 13px; }
 .reasons li { margin: 1px 0; }
 details > summary { cursor: pointer; color: var(--accent); font-size: 13px;
   font-weight: 500; }
