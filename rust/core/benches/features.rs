@@ -94,6 +94,24 @@ fn kernels(c: &mut Criterion) {
     group.bench_function("grid_gradients_720p", |b| {
         b.iter(|| thumbsel_core::edges::gradient_stats(black_box(&grid.gray), gw, gh));
     });
+    // Composition on its own: the saliency map, centroid, thirds, symmetry and
+    // depth of field (the Sobel magnitudes are shared with the gradient stats).
+    let mut magnitudes = Vec::new();
+    thumbsel_core::edges::gradient_magnitudes(&grid.gray, gw, gh, &mut magnitudes);
+    let blocks: Vec<f64> = (0..luma::SHARPNESS_BLOCKS_X * luma::SHARPNESS_BLOCKS_Y)
+        .map(|i| (i % 7) as f64 + 1.0)
+        .collect();
+    group.bench_function("composition_720p", |b| {
+        b.iter(|| {
+            thumbsel_core::composition::composition(
+                black_box(&grid),
+                &magnitudes,
+                luma::Bars::default(),
+                (1280, 720),
+                &blocks,
+            )
+        });
+    });
     group.finish();
 }
 
