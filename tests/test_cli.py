@@ -462,3 +462,40 @@ def test_a_second_pick_into_the_same_directory_leaves_no_stale_images(
     listed = {c["image"] for c in json.loads((outdir / "candidates.json").read_text())}
     assert {p.name for p in outdir.glob("candidate-*.jpg")} == listed
     assert {p.name for p in (outdir / "thumbnails").glob("candidate-*.jpg")} == listed
+
+
+def test_pick_reports_faces_on_the_frames_with_a_person(bikes: Path, tmp_path: Path) -> None:
+    pytest.importorskip("cv2")
+    from thumbsel.outputs.candidates import _face_detector, describe_artwork
+    from thumbsel.select import Candidate
+
+    outdir = tmp_path / "faces"
+    assert run_in_process("pick", bikes, "-k", "6", "-o", outdir, "--quiet").code == 0
+    candidates = json.loads((outdir / "candidates.json").read_text(encoding="utf-8"))
+    assert all("faces" in c and c["tags"][0] == f"faces:{len(c['faces'])}" for c in candidates)
+    # The man in a suit faces the camera in frame 33 (checked by eye, see test_faces).
+    with av.open(str(bikes)) as container:
+        picture = next(f for i, f in enumerate(container.decode(video=0)) if i == 33).to_ndarray(
+            format="rgb24"
+        )
+    candidate = Candidate(rank=1, frame=33, time=1.32, score=1.0, features={"brightness": 0.4})
+    describe_artwork(candidate, picture, (0, 0, 640, 272), _face_detector())
+    assert candidate.faces is not None and len(candidate.faces) == 1
+    face = candidate.faces[0]
+    assert 0.01 < face["relative_size"] < 0.1
+    assert 0.4 < face["center"][0] < 0.7 and face["center"][1] < 0.4
+    assert candidate.tags[:2] == ["faces:1", "medium"]
+    x0, y0, x1, y1 = face["box"]
+    for crop in candidate.crops.values():
+        cx0, cy0, cx1, cy1 = crop["box"]
+        assert cx0 <= x0 and cy0 <= y0 and x1 <= cx1 and y1 <= cy1  # the face is kept whole
+
+
+def test_detect_faces_is_part_of_the_api(carphone: Path) -> None:
+    pytest.importorskip("cv2")
+    with av.open(str(carphone)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    faces = thumbsel.detect_faces(frame)
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0].box
+    assert 0 <= x0 < x1 <= 176 and 0 <= y0 < y1 <= 144

@@ -6,6 +6,8 @@ The layout follows the data: :mod:`~thumbsel.decode` (PyAV, streaming) ->
 :mod:`~thumbsel.outputs` (images, JSON, Parquet) -> :mod:`~thumbsel.cli`.
 """
 
+from typing import Any
+
 from thumbsel._core import BUILD_PROFILE, __version__
 from thumbsel.analysis import Analysis, Letterbox, analyze
 from thumbsel.decode import VideoInfo, open_video, probe
@@ -34,6 +36,7 @@ __all__ = [
     "VideoOpenError",
     "__version__",
     "analyze",
+    "detect_faces",
     "frame_features",
     "hash_hex",
     "open_video",
@@ -41,6 +44,18 @@ __all__ = [
     "probe",
     "set_threads",
 ]
+
+
+def detect_faces(rgb: Any) -> list[Any]:
+    """Faces on one ``(H, W, 3)`` uint8 RGB frame, largest first.
+
+    Needs the ``faces`` extra (``pip install 'thumbsel[faces]'``); raises
+    :class:`thumbsel.faces.FacesUnavailableError` without it. Imported on
+    first use so that ``import thumbsel`` never loads OpenCV.
+    """
+    from thumbsel.faces import detect_faces as detect
+
+    return detect(rgb)
 
 
 def hash_hex(value: int) -> str:

@@ -76,9 +76,9 @@ _MIN_WINDOWS = 3
 # Candidates of different passes with at least this IoU are the same face
 # (profile boxes are larger than frontal ones, so this is loose).
 _MERGE_IOU = 0.3
-# Least evidence for a face. On the test clips false detections that survive
-# the skin test reach 0.29 and true faces start at 0.6 (a face turned away);
-# clear frontal faces gather 2 to 6.
+# Least evidence for a face. On the test clips, false detections that pass the
+# skin test reach 0.29 and true faces start at 0.6; clear frontal faces gather
+# 1 to 6.
 _MIN_EVIDENCE = 0.5
 # score = 1 - exp(-evidence / _EVIDENCE_SCALE): 0.22 at the least evidence
 # kept, 0.63 at 2 (a typical clear frontal face), 0.95 at 6.
@@ -88,8 +88,8 @@ _EVIDENCE_SCALE = 2.0
 # every tone is orange-red in hue and differs mainly in brightness, so the test
 # asks for hue <= 50 or >= 340 degrees, saturation >= 0.15 (skin is never
 # grey) and value >= 0.08 (below that hue is noise). True faces in the test
-# clips score 0.75-1.0 (a dimly lit face included); the cartoon rabbit's grey
-# fur scores below 0.2.
+# clips score 0.68-1.0 (a dim face turned away included); where the cascades
+# fire on the cartoon rabbit's grey fur it scores at most 0.17.
 _MIN_SKIN_FRACTION = 0.5
 _SKIN_MAX_HUE = 25  # OpenCV hue units (degrees / 2): 50 degrees
 _SKIN_MIN_WRAPPED_HUE = 170  # 340 degrees
@@ -182,15 +182,15 @@ class _Windows:
     evidence: FloatArray
 
     def canonical(self) -> _Windows:
-        # OpenCV's worker threads report windows in any order; sorting makes
-        # everything after this independent of it (and so deterministic).
-        if len(self.boxes) > _MAX_WINDOWS:
-            keep = np.argsort(-self.evidence, kind="stable")[:_MAX_WINDOWS]
-            boxes, evidence = self.boxes[keep], self.evidence[keep]
-        else:
-            boxes, evidence = self.boxes, self.evidence
-        order = np.lexsort((evidence, boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0]))
-        return _Windows(boxes[order], evidence[order])
+        # OpenCV's worker threads report windows in any order; sorting first
+        # makes everything after this independent of it (and so deterministic).
+        order = np.lexsort(
+            (self.evidence, self.boxes[:, 3], self.boxes[:, 2], self.boxes[:, 1], self.boxes[:, 0])
+        )
+        if len(order) > _MAX_WINDOWS:
+            strongest = np.argsort(-self.evidence[order], kind="stable")[:_MAX_WINDOWS]
+            order = order[np.sort(strongest)]
+        return _Windows(self.boxes[order], self.evidence[order])
 
 
 @dataclass(frozen=True)
@@ -215,12 +215,14 @@ class _Detector:
 
 _FRONTAL_KINDS = frozenset({"frontal", "frontal_alt2"})
 
-_cache: dict[int, _Detector] = {}
+# The loaded cascades: parsing them takes a few hundred milliseconds, so it is
+# done on first use and kept (for the OpenCV module they were loaded with).
+_cached: _Detector | None = None
 _cache_lock = threading.Lock()
 
 
 def _import_cv2() -> ModuleType | None:
-    """OpenCV, or None when it is not installed (the loader tests replace)."""
+    """OpenCV, or None when it is not installed (tests replace this to hide OpenCV)."""
     try:
         return importlib.import_module("cv2")
     except ImportError:
@@ -274,16 +276,16 @@ def _load_cascade(cv2: ModuleType, path: Path) -> _Cascade:
 
 
 def _detector() -> _Detector:
-    """The cascades, loaded once per process (a cache keyed by the OpenCV module)."""
+    """The cascades, loaded on first use."""
     cv2 = _import_cv2()
     folder = None if cv2 is None else _cascade_dir(cv2)
     if cv2 is None or folder is None:
         raise FacesUnavailableError(_INSTALL_HINT)
+    global _cached
     with _cache_lock:
-        detector = _cache.get(id(cv2))
-        if detector is None or detector.cv2 is not cv2:
+        if _cached is None or _cached.cv2 is not cv2:
             profile = _load_cascade(cv2, folder / _PROFILE)
-            detector = _Detector(
+            _cached = _Detector(
                 cv2=cv2,
                 passes=(
                     ("frontal", _load_cascade(cv2, folder / _FRONTAL_DEFAULT), False),
@@ -296,8 +298,7 @@ def _detector() -> _Detector:
                 # must not run one at once; each call is parallel inside OpenCV.
                 lock=threading.Lock(),
             )
-            _cache[id(cv2)] = detector
-    return detector
+        return _cached
 
 
 def _group(windows: _Windows) -> list[tuple[IntArray, FloatArray]]:

@@ -161,9 +161,20 @@ def describe_artwork(
     boxes: list[Box] | None = None
     if found is not None:
         boxes = [(int(f.box[0]), int(f.box[1]), int(f.box[2]), int(f.box[3])) for f in found]
-    if found is not None:
-        candidate.faces = [face.to_dict() for face in found]
     area = max(1, (content[2] - content[0]) * (content[3] - content[1]))
+    if found is not None:
+        width, height = content[2] - content[0], content[3] - content[1]
+        candidate.faces = []
+        for face in found:
+            x0, y0, x1, y1 = face.box
+            described = face.to_dict()
+            # Size and position relative to the picture inside the bars.
+            described["relative_size"] = round((x1 - x0) * (y1 - y0) / area, 6)
+            described["center"] = [
+                round(((x0 + x1) / 2 - content[0]) / max(1, width), 6),
+                round(((y0 + y1) / 2 - content[1]) / max(1, height), 6),
+            ]
+            candidate.faces.append(described)
     candidate.tags = artwork_tags(
         candidate.features,
         boxes,
