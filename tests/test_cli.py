@@ -499,3 +499,19 @@ def test_detect_faces_is_part_of_the_api(carphone: Path) -> None:
     assert len(faces) == 1
     x0, y0, x1, y1 = faces[0].box
     assert 0 <= x0 < x1 <= 176 and 0 <= y0 < y1 <= 144
+
+
+def test_without_the_faces_extra_face_fields_are_absent(
+    bikes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from thumbsel.outputs import candidates as outputs
+
+    monkeypatch.setattr(outputs, "_face_detector", lambda: None)
+    outdir = tmp_path / "no-faces"
+    assert run_in_process("pick", bikes, "-k", "3", "-o", outdir, "--quiet").code == 0
+    candidates = json.loads((outdir / "candidates.json").read_text(encoding="utf-8"))
+    assert candidates and all("faces" not in c for c in candidates)
+    assert not any(
+        t.startswith(("faces:", "closeup", "medium", "wide")) for c in candidates for t in c["tags"]
+    )
+    assert all(len(c["crops"]) == 4 for c in candidates)  # crops fall back to the saliency centroid
