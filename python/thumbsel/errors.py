@@ -17,6 +17,8 @@ __all__ = [
     "InvalidFrameError",
     "NoVideoStreamError",
     "OutputError",
+    "PersonalizeError",
+    "PolicyFileError",
     "ThumbselError",
     "VideoOpenError",
 ]
@@ -63,3 +65,11 @@ class EmptyVideoError(ThumbselError):
 
 class OutputError(ThumbselError):
     """A result (thumbnail, report) cannot be written."""
+
+
+class PersonalizeError(ThumbselError, ValueError):
+    """Bad input to a personalisation policy, simulator or estimator."""
+
+
+class PolicyFileError(ThumbselError):
+    """A saved policy is missing, damaged, or from an incompatible version."""

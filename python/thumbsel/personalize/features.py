@@ -1,0 +1,248 @@
+"""What a policy sees: viewer features, image attributes, and their interactions.
+
+Arms are not fixed ids. Every impression brings its own candidate images, each
+described by attributes (the artwork tags of :mod:`thumbsel.tags`: ``closeup``,
+``smiling``, ``dark``...), and the viewer is described by named features (genre
+affinities, device, time of day...). A policy scores a candidate with one
+linear model over the *interactions* of the two:
+
+    x = outer([1, viewer...], [1, attributes...]).ravel()
+
+The constant 1 on each side keeps the main effects: ``1 x attribute`` is how
+much everyone likes an attribute (what a non-personalised policy learns),
+``viewer x attribute`` is how that taste shifts with the viewer, and
+``viewer x 1`` is the same for every candidate of an impression, so it only
+absorbs the viewer's base rate. Because the model is over attributes, what it
+learns on one title carries over to new titles and new candidate sets, and a
+new viewer (all features 0) gets the population's taste.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from thumbsel.errors import PersonalizeError
+
+__all__ = [
+    "IMAGE_ATTRIBUTES",
+    "FeatureSpace",
+    "attributes_from_tags",
+    "viewer_context",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+IMAGE_ATTRIBUTES: tuple[str, ...] = (
+    "face",
+    "closeup",
+    "medium",
+    "wide",
+    "smiling",
+    "dark",
+    "bright",
+    "warm",
+    "cool",
+    "high-contrast",
+    "colorful",
+    "muted",
+)
+"""The image attributes the artwork tags give (:data:`thumbsel.tags.TAG_DEFINITIONS`).
+
+``face`` stands for the tag ``faces:N`` with N at least 1; the other names are
+the tags themselves.
+"""
+
+BIAS = "1"
+"""Name of the constant term on either side of an interaction."""
+
+
+def attributes_from_tags(tags: Iterable[str]) -> dict[str, float]:
+    """Image attributes (name -> 1.0) from the tags ``thumbsel pick`` writes per candidate.
+
+    ``faces:N`` becomes ``face`` when N is at least 1; other tags keep their name.
+    """
+    attributes: dict[str, float] = {}
+    for tag in tags:
+        name, _, count = tag.partition(":")
+        if name == "faces":
+            try:
+                faces = int(count)
+            except ValueError:
+                raise PersonalizeError(f"bad face tag {tag!r}: expected faces:N") from None
+            if faces > 0:
+                attributes["face"] = 1.0
+        else:
+            attributes[tag] = 1.0
+    return attributes
+
+
+def viewer_context(
+    *,
+    genre_affinity: Mapping[str, float] | None = None,
+    recent_activity: float | None = None,
+    country: str | None = None,
+    device: str | None = None,
+    hour: float | None = None,
+) -> dict[str, float]:
+    """Named viewer features in the layout :class:`FeatureSpace` expects.
+
+    ``genre_affinity`` maps a genre to the viewer's share of viewing in it
+    (0..1) and becomes ``genre:<name>``; ``country`` and ``device`` become
+    one-hot ``country:<code>`` and ``device:<kind>``; ``recent_activity`` is
+    passed through (e.g. titles started in the last 7 days, scaled to about
+    0..1); ``hour`` (0..24, local time) becomes ``hour_sin`` and ``hour_cos`` so
+    that 23:00 and 01:00 are neighbours.
+    """
+    context: dict[str, float] = {}
+    for genre, share in (genre_affinity or {}).items():
+        context[f"genre:{genre}"] = float(share)
+    if recent_activity is not None:
+        context["recent_activity"] = float(recent_activity)
+    if country is not None:
+        context[f"country:{country}"] = 1.0
+    if device is not None:
+        context[f"device:{device}"] = 1.0
+    if hour is not None:
+        angle = 2.0 * math.pi * (float(hour) % 24.0) / 24.0
+        context["hour_sin"] = math.sin(angle)
+        context["hour_cos"] = math.cos(angle)
+    return context
+
+
+ViewerInput = Mapping[str, float] | npt.ArrayLike
+"""A viewer as named features, or as a vector in :attr:`FeatureSpace.viewer_features` order."""
+
+CandidatesInput = Sequence[Mapping[str, float]] | npt.ArrayLike
+"""Candidates as one attribute mapping each, or as a (candidates, attributes) matrix."""
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """The named viewer features and image attributes a policy's model is built over.
+
+    Names a context does not list are 0 (a viewer with no history, an
+    attribute the tagger did not give). Names the space does not know are
+    ignored, so a new country or a new tag never breaks serving; it simply
+    carries no information until the space is extended and a model retrained.
+    """
+
+    viewer_features: tuple[str, ...]
+    image_attributes: tuple[str, ...] = IMAGE_ATTRIBUTES
+
+    def __post_init__(self) -> None:
+        for label, names in (
+            ("viewer_features", self.viewer_features),
+            ("image_attributes", self.image_attributes),
+        ):
+            if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+                raise PersonalizeError(f"{label} must be a tuple of names")
+            if len(set(names)) != len(names):
+                raise PersonalizeError(f"{label} names a feature twice")
+            if BIAS in names:
+                raise PersonalizeError(f"{label} must not use the reserved name {BIAS!r}")
+
+    @property
+    def dimension(self) -> int:
+        """Length of an interaction vector: ``(viewers + 1) * (attributes + 1)``."""
+        return (len(self.viewer_features) + 1) * (len(self.image_attributes) + 1)
+
+    @property
+    def interaction_names(self) -> list[str]:
+        """Names of the interaction terms, ``"<viewer feature> x <attribute>"``, in model order."""
+        viewers = (BIAS, *self.viewer_features)
+        attributes = (BIAS, *self.image_attributes)
+        return [f"{v} x {a}" for v in viewers for a in attributes]
+
+    def viewer_vector(self, viewer: ViewerInput) -> FloatArray:
+        """``[1, features...]`` for one viewer."""
+        if isinstance(viewer, Mapping):
+            values = np.array(
+                [_number(viewer.get(name, 0.0), name) for name in self.viewer_features],
+                dtype=np.float64,
+            )
+        else:
+            values = np.asarray(viewer, dtype=np.float64)
+            if values.shape != (len(self.viewer_features),):
+                raise PersonalizeError(
+                    f"viewer vector must have shape ({len(self.viewer_features)},), "
+                    f"got {values.shape}"
+                )
+            if not np.all(np.isfinite(values)):
+                raise PersonalizeError("viewer vector contains non-finite values")
+        return np.concatenate(([1.0], values))
+
+    def image_matrix(self, candidates: CandidatesInput, *, allow_empty: bool = False) -> FloatArray:
+        """``[1, attributes...]`` per candidate: shape (candidates, attributes + 1)."""
+        values = _matrix("candidates", candidates, self.image_attributes)
+        if values.shape[0] == 0 and not allow_empty:
+            raise PersonalizeError("no candidates to choose from")
+        return np.hstack((np.ones((values.shape[0], 1)), values))
+
+    def viewer_matrix(self, viewers: Sequence[Mapping[str, float]] | npt.ArrayLike) -> FloatArray:
+        """``[1, features...]`` per viewer: shape (viewers, features + 1)."""
+        values = _matrix("viewers", viewers, self.viewer_features)
+        return np.hstack((np.ones((values.shape[0], 1)), values))
+
+    def design(self, viewer: ViewerInput, candidates: CandidatesInput) -> FloatArray:
+        """Interaction vectors of one impression: shape (candidates, :attr:`dimension`)."""
+        return interactions(self.viewer_vector(viewer), self.image_matrix(candidates))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "viewer_features": list(self.viewer_features),
+            "image_attributes": list(self.image_attributes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpace:
+        return cls(
+            viewer_features=tuple(data["viewer_features"]),
+            image_attributes=tuple(data["image_attributes"]),
+        )
+
+
+def interactions(viewer: FloatArray, images: FloatArray) -> FloatArray:
+    """Row ``i`` is ``outer(viewer, images[i]).ravel()`` (viewer-major, as the names)."""
+    rows = viewer[None, :, None] * images[:, None, :]
+    return rows.reshape(images.shape[0], -1)
+
+
+def _matrix(
+    label: str, items: Sequence[Mapping[str, float]] | npt.ArrayLike, names: tuple[str, ...]
+) -> FloatArray:
+    """One row per item, from mappings by name or from a matrix in ``names`` order."""
+    values: FloatArray
+    if isinstance(items, Sequence) and all(isinstance(item, Mapping) for item in items):
+        mappings: Sequence[Mapping[str, float]] = items  # type: ignore[assignment]
+        values = np.array(
+            [[_number(item.get(name, 0.0), name) for name in names] for item in mappings],
+            dtype=np.float64,
+        ).reshape(len(mappings), len(names))
+    else:
+        try:
+            values = np.asarray(items, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise PersonalizeError(
+                f"{label} must be attribute mappings or a numeric matrix"
+            ) from None
+    if values.ndim != 2 or values.shape[1] != len(names):
+        raise PersonalizeError(f"{label} must have shape (n, {len(names)}), got {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise PersonalizeError(f"{label} contain non-finite values")
+    return values
+
+
+def _number(value: object, name: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PersonalizeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise PersonalizeError(f"{name} must be finite, got {number}")
+    return number
