@@ -12,7 +12,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from thumbsel import _core
@@ -27,14 +27,21 @@ EXIT_DAMAGED_INPUT = 3
 EXIT_INTERRUPTED = 130
 
 
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {number}")
+        return number
+
+    return parse
+
+
+_positive = _at_least(1)
+_non_negative = _at_least(0)
 
 
 def _weights(value: str) -> QualityWeights:
@@ -106,6 +113,39 @@ def _parser() -> argparse.ArgumentParser:
     shots_cmd.add_argument(
         "--min-shot-frames", type=_positive, default=8, help="shortest shot, frames (default: 8)"
     )
+
+    personalize_cmd = commands.add_parser(
+        "personalize", help="choose artwork per viewer: simulate and evaluate policies"
+    )
+    personalize = personalize_cmd.add_subparsers(
+        dest="personalize_command", required=True, metavar="COMMAND"
+    )
+    simulate_cmd = personalize.add_parser(
+        "simulate",
+        help="run every policy on simulated viewers with known tastes; report take rates",
+    )
+    simulate_cmd.add_argument(
+        "--viewers", type=_positive, default=200, help="viewers (default: 200)"
+    )
+    simulate_cmd.add_argument(
+        "--rounds",
+        type=_positive,
+        default=20,
+        help="rounds; each shows every viewer one title, policies learn after each (default: 20)",
+    )
+    simulate_cmd.add_argument(
+        "--titles", type=_positive, default=30, help="titles, each with 5 candidates (default: 30)"
+    )
+    simulate_cmd.add_argument("--seed", type=_non_negative, default=0, help="seed (default: 0)")
+    simulate_cmd.add_argument(
+        "--reward",
+        choices=("plays", "minutes"),
+        default="plays",
+        help="what the policies learn from (default: plays)",
+    )
+    simulate_cmd.add_argument(
+        "--json", action="store_true", help="print one JSON object: policy -> take rate"
+    )
     return parser
 
 
@@ -114,6 +154,8 @@ def _say(message: str) -> None:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    if arguments.command == "personalize":
+        return _personalize(arguments)
     progress = None if not arguments.quiet else False
     if arguments.command == "pick" and Path(arguments.output).is_file():
         raise OutputError(f"{arguments.output}: exists and is not a directory")
@@ -161,6 +203,48 @@ def _run(arguments: argparse.Namespace) -> int:
             )
         print(f"report: {Path(arguments.output) / 'report.html'}")
     return _finish(analysis)
+
+
+def _personalize(arguments: argparse.Namespace) -> int:
+    from thumbsel.personalize.simulator import Simulator, compare_policies
+
+    simulator = Simulator(
+        viewers=arguments.viewers,
+        titles=arguments.titles,
+        seed=arguments.seed,
+        reward=arguments.reward,
+    )
+    results = compare_policies(simulator, arguments.rounds)
+    report: dict[str, dict[str, float]] = {}
+    for name, result in results.items():
+        entry = result.summary()
+        if arguments.reward == "minutes":
+            low, high = result.minutes_interval()
+            entry |= {
+                "minutes": float(result.minutes.mean()),
+                "minutes_low": low,
+                "minutes_high": high,
+            }
+        report[name] = entry
+    if arguments.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    impressions = arguments.viewers * arguments.rounds
+    print(
+        f"{impressions} impressions ({arguments.viewers} viewers x {arguments.rounds} rounds, "
+        f"{arguments.titles} titles, seed {arguments.seed}), learning from {arguments.reward}"
+    )
+    print(f"{'policy':<15} {'take rate':>9}  95% interval     click-bait shown")
+    for name, result in results.items():
+        entry = report[name]
+        line = (
+            f"{name:<15} {entry['take_rate']:>9.3f}  [{entry['low']:.3f}, {entry['high']:.3f}]"
+            f"  {result.clickbait.mean():>8.1%}"
+        )
+        if arguments.reward == "minutes":
+            line += f"  {entry['minutes']:.2f} min/impression"
+        print(line)
+    return EXIT_OK
 
 
 def _print_shots(analysis: Analysis, arguments: argparse.Namespace) -> None:

@@ -153,6 +153,16 @@ def _weights(pscore: npt.ArrayLike, target_prob: npt.ArrayLike) -> tuple[FloatAr
     return p, t
 
 
+def _logged(
+    reward: npt.ArrayLike, pscore: npt.ArrayLike, target_prob: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Validated reward, propensity and target probability over the same events."""
+    r = _vector("reward", reward)
+    p, t = _weights(pscore, target_prob)
+    _same_length(reward=r, pscore=p, target_prob=t)
+    return r, p, t
+
+
 def _check_options(interval: str, n_bootstrap: int) -> None:
     if interval not in ("clt", "bootstrap"):
         raise ValueError(f"interval must be 'clt' or 'bootstrap', got {interval!r}")
@@ -265,9 +275,7 @@ def ips(
 ) -> Estimate:
     """Inverse propensity scoring: ``mean(target_prob / pscore * reward)``."""
     _check_options(interval, n_bootstrap)
-    r = _vector("reward", reward)
-    p, t = _weights(pscore, target_prob)
-    _same_length(reward=r, pscore=p, target_prob=t)
+    r, p, t = _logged(reward, pscore, target_prob)
     w = t / p
     return _mean_estimate("ips", w * r, _kish(w), interval, n_bootstrap, seed)
 
@@ -290,9 +298,7 @@ def clipped_ips(
     _check_options(interval, n_bootstrap)
     if not (math.isfinite(max_weight) and max_weight > 0.0):
         raise ValueError(f"max_weight must be positive and finite, got {max_weight}")
-    r = _vector("reward", reward)
-    p, t = _weights(pscore, target_prob)
-    _same_length(reward=r, pscore=p, target_prob=t)
+    r, p, t = _logged(reward, pscore, target_prob)
     w = np.minimum(t / p, max_weight)
     return _mean_estimate("clipped_ips", w * r, _kish(w), interval, n_bootstrap, seed)
 
@@ -313,9 +319,8 @@ def snips(
     is zero (the target never takes a logged action; the ratio is undefined).
     """
     _check_options(interval, n_bootstrap)
-    r = _vector("reward", reward)
-    p, t = _weights(pscore, target_prob)
-    n = _same_length(reward=r, pscore=p, target_prob=t)
+    r, p, t = _logged(reward, pscore, target_prob)
+    n = r.size
     w = t / p
     total = float(np.sum(w))
     if total == 0.0:
@@ -371,11 +376,10 @@ def dr(
     :func:`dm`). ``ess`` is that of the importance weights.
     """
     _check_options(interval, n_bootstrap)
-    r = _vector("reward", reward)
-    p, t = _weights(pscore, target_prob)
+    r, p, t = _logged(reward, pscore, target_prob)
     ql = _vector("q_logged", q_logged)
     qt = _vector("q_target", q_target)
-    _same_length(reward=r, pscore=p, target_prob=t, q_logged=ql, q_target=qt)
+    _same_length(reward=r, q_logged=ql, q_target=qt)
     w = t / p
     return _mean_estimate("dr", qt + w * (r - ql), _kish(w), interval, n_bootstrap, seed)
 

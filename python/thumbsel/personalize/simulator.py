@@ -1,0 +1,483 @@
+"""A viewing simulator with known tastes, to test policies and estimators against truth.
+
+Viewers belong to taste segments they do not reveal. What a policy sees of a
+viewer is what a service knows: noisy genre affinities from the viewing
+history, device, recent activity and hour. What decides a play is hidden: a
+logistic model over the shown image's attributes, weighted by the viewer's
+true genre affinities (a thriller fan is drawn to dark close-ups, a romance
+fan to smiling faces, a family viewer to bright colourful pictures), plus a
+pull every viewer feels towards the *click-bait* image: a high-contrast
+picture that gets plays but, because it misrepresents the title, short
+watches.
+
+Each title offers its own candidates: one in each segment's style, the
+click-bait, and a neutral still, their other attributes drawn at random.
+A round shows every viewer one title; policies learn from a round's rewards
+when it ends, the way a service retrains on yesterday's logs. Every random
+draw comes from the seed and is shared by all policies (common random
+numbers): a policy that shows the same image as another to the same viewer in
+the same round gets the same outcome, so differences between policies are
+not sampling noise between runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from thumbsel.errors import PersonalizeError
+from thumbsel.personalize.evaluate import LoggedFeedback
+from thumbsel.personalize.features import IMAGE_ATTRIBUTES, FeatureSpace, interactions
+from thumbsel.personalize.policies import (
+    EpsilonGreedy,
+    LinearThompson,
+    LinUCB,
+    Policy,
+    Softmax,
+    UniformRandom,
+)
+
+__all__ = [
+    "CLICKBAIT_ATTRIBUTE",
+    "DEFAULT_SEGMENTS",
+    "SIMULATED_POLICIES",
+    "Segment",
+    "SimulationResult",
+    "Simulator",
+    "compare_policies",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Reward = Literal["plays", "minutes"]
+
+Z_95 = 1.959963984540054
+
+CLICKBAIT_ATTRIBUTE = "high-contrast"
+"""The attribute that marks the click-bait image; no other candidate has it."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A group of viewers with one hidden taste."""
+
+    name: str
+    """Also the genre these viewers watch most (``genre:<name>`` in their context)."""
+    taste: Mapping[str, float]
+    """Change in the log-odds of a play per image attribute, for a viewer wholly in the genre."""
+    share: float = 1.0
+    """Relative size of the segment."""
+
+
+DEFAULT_SEGMENTS: tuple[Segment, ...] = (
+    Segment("thriller", {"dark": 2.6, "cool": 0.5, "smiling": -1.2, "bright": -0.8}),
+    Segment("romance", {"smiling": 2.6, "warm": 0.5, "dark": -1.2}),
+    Segment("family", {"bright": 2.4, "colorful": 0.6, "dark": -1.4}),
+)
+"""Thriller fans prefer dark images, romance fans smiling ones, family viewers bright ones."""
+
+_VIEWER_FEATURES_AFTER_GENRES = (
+    "device:tv",
+    "device:mobile",
+    "recent_activity",
+    "hour_sin",
+    "hour_cos",
+)
+
+# Attributes that exclude each other, as the tagger gives them.
+_EXCLUSIVE = (("closeup", "medium", "wide"), ("dark", "bright"), ("warm", "cool"))
+_RANDOM_ATTRIBUTE_RATE = 0.15
+
+
+@dataclass
+class SimulationResult:
+    """What one policy achieved over a simulation, impression by impression."""
+
+    policy: str
+    chosen: IntArray
+    """Per impression (round-major), the index of the shown candidate."""
+    propensity: FloatArray
+    plays: FloatArray
+    """1.0 where the impression led to a play."""
+    minutes: FloatArray
+    """Minutes played (0 without a play)."""
+    clickbait: npt.NDArray[np.bool_]
+    """Where the shown image was the click-bait."""
+    viewer: IntArray
+    title: IntArray
+    policy_object: Policy | None = field(default=None, repr=False)
+
+    @property
+    def impressions(self) -> int:
+        return len(self.plays)
+
+    @property
+    def take_rate(self) -> float:
+        """Plays per impression."""
+        return float(self.plays.mean())
+
+    def take_rate_interval(self) -> tuple[float, float]:
+        """95% normal-approximation interval of the take rate."""
+        return _mean_interval(self.plays)
+
+    def minutes_interval(self) -> tuple[float, float]:
+        return _mean_interval(self.minutes)
+
+    def summary(self) -> dict[str, float]:
+        low, high = self.take_rate_interval()
+        return {"take_rate": self.take_rate, "low": low, "high": high}
+
+
+class Simulator:
+    """Viewers, titles with candidate images, and hidden tastes; see the module docstring.
+
+    ``reward`` is what policies learn from: ``"plays"`` (1 per play) or
+    ``"minutes"`` (minutes played as a fraction of the runtime, so it stays in
+    0..1 like plays and the policies' default settings apply).
+    ``taste_shift_at`` (a fraction of the rounds) swaps the first two
+    segments' tastes from that round on, for testing drift.
+    """
+
+    def __init__(
+        self,
+        *,
+        viewers: int = 300,
+        titles: int = 40,
+        seed: int = 0,
+        reward: Reward = "plays",
+        segments: Sequence[Segment] = DEFAULT_SEGMENTS,
+        clickbait_pull: float = 1.0,
+        base_log_odds: float = -2.6,
+        runtime_minutes: float = 45.0,
+        taste_shift_at: float | None = None,
+    ) -> None:
+        if viewers < 1 or titles < 1:
+            raise PersonalizeError("the simulator needs at least one viewer and one title")
+        if reward not in ("plays", "minutes"):
+            raise PersonalizeError(f"reward must be 'plays' or 'minutes', got {reward!r}")
+        if len(segments) < 2:
+            raise PersonalizeError("the simulator needs at least two segments")
+        if taste_shift_at is not None and not 0.0 <= taste_shift_at <= 1.0:
+            raise PersonalizeError(f"taste_shift_at must be in [0, 1], got {taste_shift_at}")
+        for segment in segments:
+            unknown = set(segment.taste) - set(IMAGE_ATTRIBUTES)
+            if unknown:
+                raise PersonalizeError(
+                    f"segment {segment.name}: unknown attributes {sorted(unknown)}"
+                )
+        self.viewers = viewers
+        self.titles = titles
+        self.seed = seed
+        self.reward = reward
+        self.segments = tuple(segments)
+        self.clickbait_pull = clickbait_pull
+        self.base_log_odds = base_log_odds
+        self.runtime_minutes = runtime_minutes
+        self.taste_shift_at = taste_shift_at
+        self.space = FeatureSpace(
+            viewer_features=(
+                *(f"genre:{s.name}" for s in self.segments),
+                *_VIEWER_FEATURES_AFTER_GENRES,
+            ),
+            image_attributes=IMAGE_ATTRIBUTES,
+        )
+        rng = np.random.default_rng([seed, 0])
+        self._make_viewers(rng)
+        self._make_titles(rng)
+
+    # -- the world --------------------------------------------------------
+
+    def _make_viewers(self, rng: np.random.Generator) -> None:
+        shares = np.array([s.share for s in self.segments], dtype=np.float64)
+        self.segment_of = rng.choice(len(self.segments), size=self.viewers, p=shares / shares.sum())
+        own = rng.beta(6.0, 2.0, size=self.viewers)
+        other = rng.beta(1.0, 8.0, size=(self.viewers, len(self.segments)))
+        affinity = other
+        affinity[np.arange(self.viewers), self.segment_of] = own
+        self.true_affinity = affinity
+        observed = np.clip(affinity + rng.normal(0.0, 0.05, affinity.shape), 0.0, 1.0)
+        device = rng.choice(3, size=self.viewers, p=[0.6, 0.3, 0.1])
+        activity = rng.uniform(0.0, 1.0, self.viewers)
+        hour = rng.uniform(0.0, 24.0, self.viewers)
+        angle = 2.0 * np.pi * hour / 24.0
+        self.context = np.column_stack(
+            (
+                observed,
+                device == 0,
+                device == 1,
+                activity,
+                np.sin(angle),
+                np.cos(angle),
+            )
+        ).astype(np.float64)
+        self._viewer_base = self.base_log_odds + 0.8 * (activity - 0.5)
+
+    def _make_titles(self, rng: np.random.Generator) -> None:
+        names = IMAGE_ATTRIBUTES
+        index = {name: i for i, name in enumerate(names)}
+        self.candidates: list[FloatArray] = []
+        self.clickbait_index: list[int] = []
+        for _ in range(self.titles):
+            styles: list[dict[str, float]] = []
+            for segment in self.segments:
+                liked = [a for a, w in segment.taste.items() if w > 0]
+                styles.append({a: 1.0 for a in liked if rng.random() < 0.9})
+            styles.append({CLICKBAIT_ATTRIBUTE: 1.0})
+            styles.append({})
+            rows = []
+            for style in styles:
+                row = np.zeros(len(names))
+                for name in names:
+                    if name == CLICKBAIT_ATTRIBUTE:
+                        continue
+                    if style.get(name) or rng.random() < _RANDOM_ATTRIBUTE_RATE:
+                        row[index[name]] = 1.0
+                for group in _EXCLUSIVE:
+                    on = [g for g in group if row[index[g]]]
+                    if len(on) > 1:
+                        keep = next((g for g in on if g in style), on[int(rng.integers(len(on)))])
+                        for g in on:
+                            row[index[g]] = 1.0 if g == keep else 0.0
+                if row[index["closeup"]] or row[index["medium"]] or row[index["smiling"]]:
+                    row[index["face"]] = 1.0
+                if style.get(CLICKBAIT_ATTRIBUTE):
+                    row[index[CLICKBAIT_ATTRIBUTE]] = 1.0
+                rows.append(row)
+            order = rng.permutation(len(rows))
+            matrix = np.array(rows)[order]
+            self.candidates.append(matrix)
+            self.clickbait_index.append(int(np.flatnonzero(order == len(self.segments))[0]))
+        self._images = [np.hstack((np.ones((m.shape[0], 1)), m)) for m in self.candidates]
+        self._taste = np.array([[s.taste.get(name, 0.0) for name in names] for s in self.segments])
+        self._pull = np.zeros(len(names))
+        self._pull[index[CLICKBAIT_ATTRIBUTE]] = self.clickbait_pull
+
+    def play_probabilities(self, viewer: int, title: int, *, shifted: bool = False) -> FloatArray:
+        """The hidden probability that each of the title's candidates leads to a play."""
+        taste = self._taste
+        if shifted:
+            taste = taste.copy()
+            taste[[0, 1]] = taste[[1, 0]]
+        weights = self.true_affinity[viewer] @ taste + self._pull
+        log_odds = self._viewer_base[viewer] + self.candidates[title] @ weights
+        return np.asarray(1.0 / (1.0 + np.exp(-log_odds)), dtype=np.float64)
+
+    def watch_fractions(self, title: int) -> FloatArray:
+        """Mean share of the runtime watched after a play, per candidate of a title.
+
+        Click-bait misrepresents the title, so the viewers it draws leave early.
+        """
+        fractions = np.full(len(self.candidates[title]), 0.55)
+        fractions[self.clickbait_index[title]] = 0.08
+        return fractions
+
+    def expected_rewards(self, viewer: int, title: int, *, shifted: bool = False) -> FloatArray:
+        """The true expected reward (in the simulator's reward unit) of each candidate."""
+        plays = self.play_probabilities(viewer, title, shifted=shifted)
+        if self.reward == "plays":
+            return plays
+        return plays * self.watch_fractions(title)
+
+    def design(self, viewer: int, title: int) -> FloatArray:
+        """Interaction rows the policies see for this impression."""
+        return interactions(np.concatenate(([1.0], self.context[viewer])), self._images[title])
+
+    def viewer_context(self, viewer: int) -> dict[str, float]:
+        """A simulated viewer's features by name, as a service would log them."""
+        return {
+            name: float(v)
+            for name, v in zip(self.space.viewer_features, self.context[viewer], strict=True)
+        }
+
+    def candidate_attributes(self, title: int) -> list[dict[str, float]]:
+        """A title's candidates as attribute mappings (only the attributes they have)."""
+        return [
+            {name: 1.0 for name, v in zip(IMAGE_ATTRIBUTES, row, strict=True) if v}
+            for row in self.candidates[title]
+        ]
+
+    def segment_prototype(self, segment: str) -> dict[str, float]:
+        """The context of a typical viewer of a segment: the mean of its members' features."""
+        names = [s.name for s in self.segments]
+        if segment not in names:
+            raise PersonalizeError(f"no segment {segment!r}; segments: {', '.join(names)}")
+        members = self.segment_of == names.index(segment)
+        mean = self.context[members].mean(axis=0)
+        return {n: float(v) for n, v in zip(self.space.viewer_features, mean, strict=True)}
+
+    # -- the stream -------------------------------------------------------
+
+    def stream(self, rounds: int) -> tuple[IntArray, FloatArray, FloatArray]:
+        """Per round and viewer: the title shown, and the two uniforms deciding the outcome.
+
+        Drawn from the seed alone, so every policy faces the same viewers,
+        titles and luck.
+        """
+        if rounds < 1:
+            raise PersonalizeError(f"rounds must be at least 1, got {rounds}")
+        rng = np.random.default_rng([self.seed, 1])
+        titles = rng.integers(0, self.titles, size=(rounds, self.viewers))
+        play_draw = rng.random((rounds, self.viewers))
+        watch_draw = rng.random((rounds, self.viewers))
+        return titles, play_draw, watch_draw
+
+    def _shifted(self, round_index: int, rounds: int) -> bool:
+        return self.taste_shift_at is not None and round_index >= self.taste_shift_at * rounds
+
+    def run(self, policy: Policy, rounds: int, *, learn: bool = True) -> SimulationResult:
+        """Let ``policy`` choose every impression of ``rounds`` rounds, learning after each."""
+        if policy.space != self.space:
+            raise PersonalizeError("the policy was built for another feature space")
+        return self._run(policy.name, rounds, policy=policy, learn=learn)
+
+    def run_best_single(self, rounds: int) -> SimulationResult:
+        """Show every viewer the title's one image with the best take rate, chosen with hindsight.
+
+        "Best" is the highest true expected reward (plays, or minutes when
+        the simulator rewards minutes) over this very stream: the viewers who
+        were shown each title, in their rounds. It is the single image an
+        editor would have picked for everyone had they known every outcome.
+        """
+        titles, _, _ = self.stream(rounds)
+        totals = [np.zeros(len(c)) for c in self.candidates]
+        for r in range(rounds):
+            shifted = self._shifted(r, rounds)
+            for v in range(self.viewers):
+                t = int(titles[r, v])
+                totals[t] += self.expected_rewards(v, t, shifted=shifted)
+        best = [int(np.argmax(total)) for total in totals]
+        return self._run("best-single", rounds, fixed=best)
+
+    def _run(
+        self,
+        name: str,
+        rounds: int,
+        *,
+        policy: Policy | None = None,
+        learn: bool = True,
+        fixed: Sequence[int] | None = None,
+    ) -> SimulationResult:
+        titles, play_draw, watch_draw = self.stream(rounds)
+        n = rounds * self.viewers
+        chosen = np.zeros(n, dtype=np.int64)
+        propensity = np.ones(n)
+        plays = np.zeros(n)
+        minutes = np.zeros(n)
+        clickbait = np.zeros(n, dtype=bool)
+        viewer_ids = np.tile(np.arange(self.viewers, dtype=np.int64), rounds)
+        title_ids = titles.reshape(-1).astype(np.int64)
+        for r in range(rounds):
+            shifted = self._shifted(r, rounds)
+            start = r * self.viewers
+            for v in range(self.viewers):
+                i = start + v
+                t = int(titles[r, v])
+                if policy is not None:
+                    choice = policy.choose_from(self.design(v, t))
+                    index, propensity[i] = choice.index, choice.probability
+                else:
+                    assert fixed is not None
+                    index = fixed[t]
+                chosen[i] = index
+                clickbait[i] = index == self.clickbait_index[t]
+                p_play = self.play_probabilities(v, t, shifted=shifted)[index]
+                if play_draw[r, v] < p_play:
+                    plays[i] = 1.0
+                    mean_fraction = self.watch_fractions(t)[index]
+                    # Uniform on [0, 2 * mean]: the mean is right and the
+                    # draw is shared with every policy showing this image.
+                    minutes[i] = self.runtime_minutes * 2.0 * mean_fraction * watch_draw[r, v]
+            if policy is not None and learn:
+                rows = slice(start, start + self.viewers)
+                shown = np.array(
+                    [
+                        self.candidates[int(t)][c]
+                        for t, c in zip(titles[r], chosen[rows], strict=True)
+                    ]
+                )
+                reward = (
+                    plays[rows] if self.reward == "plays" else minutes[rows] / self.runtime_minutes
+                )
+                policy.partial_fit(self.context, shown, reward)
+        return SimulationResult(
+            policy=name,
+            chosen=chosen,
+            propensity=propensity,
+            plays=plays,
+            minutes=minutes,
+            clickbait=clickbait,
+            viewer=viewer_ids,
+            title=title_ids,
+            policy_object=policy,
+        )
+
+    def logged_feedback(self, result: SimulationResult) -> LoggedFeedback:
+        """A run's impressions as a log to evaluate other policies on (rewards as learned)."""
+        reward = result.plays if self.reward == "plays" else result.minutes / self.runtime_minutes
+        return LoggedFeedback(
+            space=self.space,
+            viewers=self.context[result.viewer],
+            candidates=[self.candidates[t] for t in result.title],
+            chosen=result.chosen,
+            propensity=result.propensity,
+            reward=reward,
+        )
+
+    def policy_value(self, policy: Policy) -> float:
+        """True expected reward per impression of a fixed policy, over all viewers and titles.
+
+        The exact value the off-policy estimators estimate for this policy on
+        this simulator's traffic (viewers and titles uniformly at random).
+        """
+        total = 0.0
+        for v in range(self.viewers):
+            for t in range(self.titles):
+                total += float(policy.distribution(self.design(v, t)) @ self.expected_rewards(v, t))
+        return total / (self.viewers * self.titles)
+
+
+SIMULATED_POLICIES = ("random", "best-single", "epsilon-greedy", "softmax", "linucb", "lints")
+"""The policies :func:`compare_policies` runs, in the order it reports them."""
+
+
+def make_policy(name: str, space: FeatureSpace, seed: int) -> Policy:
+    """A policy by name with the settings the comparison uses (the library defaults)."""
+    factories: dict[str, Any] = {
+        "random": UniformRandom,
+        "epsilon-greedy": EpsilonGreedy,
+        "softmax": Softmax,
+        "linucb": LinUCB,
+        "lints": LinearThompson,
+    }
+    if name not in factories:
+        raise PersonalizeError(f"unknown policy {name!r}")
+    policy: Policy = factories[name](space, seed=seed)
+    return policy
+
+
+def compare_policies(
+    simulator: Simulator, rounds: int, policies: Sequence[str] = SIMULATED_POLICIES
+) -> dict[str, SimulationResult]:
+    """Run each named policy on the same stream; results in the order given."""
+    results: dict[str, SimulationResult] = {}
+    for name in policies:
+        if name == "best-single":
+            results[name] = simulator.run_best_single(rounds)
+        else:
+            results[name] = simulator.run(
+                make_policy(name, simulator.space, simulator.seed), rounds
+            )
+    return results
+
+
+def _mean_interval(values: FloatArray) -> tuple[float, float]:
+    mean = float(values.mean())
+    if len(values) < 2:
+        return -math.inf, math.inf
+    half = Z_95 * float(values.std(ddof=1)) / math.sqrt(len(values))
+    return mean - half, mean + half
