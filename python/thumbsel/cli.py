@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -146,6 +147,48 @@ def _parser() -> argparse.ArgumentParser:
     simulate_cmd.add_argument(
         "--json", action="store_true", help="print one JSON object: policy -> take rate"
     )
+
+    def impression_log(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("impressions", help="impression log (Parquet, thumbsel's schema)")
+        sub.add_argument(
+            "--plays",
+            metavar="FILE",
+            help="play events (Parquet: impression_id, time, minutes) to join as rewards first",
+        )
+        sub.add_argument(
+            "--timeout-hours",
+            type=float,
+            default=24.0,
+            help="a play counts if it comes this soon after the impression (default: 24)",
+        )
+
+    train_cmd = personalize.add_parser(
+        "train", help="fit a policy on the rewarded impressions of a log; save it"
+    )
+    impression_log(train_cmd)
+    train_cmd.add_argument(
+        "--policy",
+        choices=("random", "epsilon-greedy", "softmax", "linucb", "lints"),
+        default="linucb",
+        help="kind of policy (default: linucb)",
+    )
+    train_cmd.add_argument("--seed", type=_non_negative, default=0, help="seed (default: 0)")
+    train_cmd.add_argument(
+        "-o", "--output", required=True, help="policy file to write (.json, plus .npz beside it)"
+    )
+
+    evaluate_cmd = personalize.add_parser(
+        "evaluate", help="estimate a saved policy's reward on a log (IPS, SNIPS, DR...)"
+    )
+    impression_log(evaluate_cmd)
+    evaluate_cmd.add_argument("--policy", required=True, help="policy file saved by `train`")
+    evaluate_cmd.add_argument(
+        "--bootstrap",
+        type=_positive,
+        metavar="N",
+        help="bootstrap intervals from N resamples (default: normal approximation)",
+    )
+    evaluate_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -206,45 +249,16 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _personalize(arguments: argparse.Namespace) -> int:
-    from thumbsel.personalize.simulator import Simulator, compare_policies
+    from thumbsel.personalize import commands
 
-    simulator = Simulator(
-        viewers=arguments.viewers,
-        titles=arguments.titles,
-        seed=arguments.seed,
-        reward=arguments.reward,
-    )
-    results = compare_policies(simulator, arguments.rounds)
-    report: dict[str, dict[str, float]] = {}
-    for name, result in results.items():
-        entry = result.summary()
-        if arguments.reward == "minutes":
-            low, high = result.minutes_interval()
-            entry |= {
-                "minutes": float(result.minutes.mean()),
-                "minutes_low": low,
-                "minutes_high": high,
-            }
-        report[name] = entry
-    if arguments.json:
-        print(json.dumps(report, indent=2))
-        return EXIT_OK
-    impressions = arguments.viewers * arguments.rounds
-    print(
-        f"{impressions} impressions ({arguments.viewers} viewers x {arguments.rounds} rounds, "
-        f"{arguments.titles} titles, seed {arguments.seed}), learning from {arguments.reward}"
-    )
-    print(f"{'policy':<15} {'take rate':>9}  95% interval     click-bait shown")
-    for name, result in results.items():
-        entry = report[name]
-        line = (
-            f"{name:<15} {entry['take_rate']:>9.3f}  [{entry['low']:.3f}, {entry['high']:.3f}]"
-            f"  {result.clickbait.mean():>8.1%}"
-        )
-        if arguments.reward == "minutes":
-            line += f"  {entry['minutes']:.2f} min/impression"
-        print(line)
-    return EXIT_OK
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = commands.run(arguments)
+    # Estimator warnings (a small effective sample) are part of the answer:
+    # one line each, after it.
+    for warning in caught:
+        _say(f"warning: {warning.message}")
+    return status
 
 
 def _print_shots(analysis: Analysis, arguments: argparse.Namespace) -> None:

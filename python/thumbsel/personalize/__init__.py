@@ -19,6 +19,14 @@ from thumbsel.personalize.features import (
     attributes_from_tags,
     viewer_context,
 )
+from thumbsel.personalize.log import (
+    Impression,
+    ImpressionLogError,
+    join_rewards,
+    logged_feedback,
+    read_impressions,
+    write_impressions,
+)
 from thumbsel.personalize.policies import (
     POLICIES,
     Choice,
@@ -38,6 +46,8 @@ __all__ = [
     "Choice",
     "EpsilonGreedy",
     "FeatureSpace",
+    "Impression",
+    "ImpressionLogError",
     "LinUCB",
     "LinearThompson",
     "LoggedFeedback",
@@ -50,7 +60,11 @@ __all__ = [
     "attributes_from_tags",
     "compare_policies",
     "evaluate",
+    "join_rewards",
     "load_policy",
+    "logged_feedback",
     "ope",
+    "read_impressions",
     "viewer_context",
+    "write_impressions",
 ]

@@ -25,14 +25,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from thumbsel.errors import PersonalizeError
 from thumbsel.personalize.evaluate import LoggedFeedback
 from thumbsel.personalize.features import IMAGE_ATTRIBUTES, FeatureSpace, interactions
+from thumbsel.personalize.log import PLAY_SCHEMA, Impression, impressions_to_table
 from thumbsel.personalize.policies import (
     EpsilonGreedy,
     LinearThompson,
@@ -110,6 +113,8 @@ class SimulationResult:
     """Where the shown image was the click-bait."""
     viewer: IntArray
     title: IntArray
+    probabilities: list[FloatArray] = field(default_factory=list, repr=False)
+    """Per impression, the policy's full distribution over the title's candidates."""
     policy_object: Policy | None = field(default=None, repr=False)
 
     @property
@@ -369,6 +374,7 @@ class Simulator:
         plays = np.zeros(n)
         minutes = np.zeros(n)
         clickbait = np.zeros(n, dtype=bool)
+        distributions: list[FloatArray] = []
         viewer_ids = np.tile(np.arange(self.viewers, dtype=np.int64), rounds)
         title_ids = titles.reshape(-1).astype(np.int64)
         for r in range(rounds):
@@ -380,9 +386,11 @@ class Simulator:
                 if policy is not None:
                     choice = policy.choose_from(self.design(v, t))
                     index, propensity[i] = choice.index, choice.probability
+                    distributions.append(choice.probabilities)
                 else:
                     assert fixed is not None
                     index = fixed[t]
+                    distributions.append(np.eye(len(self.candidates[t]))[index])
                 chosen[i] = index
                 clickbait[i] = index == self.clickbait_index[t]
                 p_play = self.play_probabilities(v, t, shifted=shifted)[index]
@@ -413,6 +421,7 @@ class Simulator:
             clickbait=clickbait,
             viewer=viewer_ids,
             title=title_ids,
+            probabilities=distributions,
             policy_object=policy,
         )
 
@@ -428,16 +437,70 @@ class Simulator:
             reward=reward,
         )
 
+    def impression_log(
+        self, result: SimulationResult, *, start: datetime, policy_version: str = "simulated"
+    ) -> tuple[pa.Table, pa.Table]:
+        """A run as a service would record it: the impression log and the play events.
+
+        Round ``r`` happens on day ``r`` after ``start``, viewers 10 s apart;
+        each play arrives up to three hours after its impression.
+        """
+        if start.utcoffset() is None:
+            raise PersonalizeError("start needs a time zone")
+        impressions = []
+        for i in range(result.impressions):
+            r, v = divmod(i, self.viewers)
+            t = int(result.title[i])
+            ids = [f"title{t}-image{c}" for c in range(len(self.candidates[t]))]
+            impressions.append(
+                Impression(
+                    impression_id=f"{self.seed}-{r}-{v}",
+                    time=start + timedelta(days=r, seconds=10 * v),
+                    viewer_id=f"viewer{v}",
+                    viewer_context=self.viewer_context(v),
+                    title_id=f"title{t}",
+                    candidate_ids=ids,
+                    candidate_attributes=self.candidate_attributes(t),
+                    candidate_probabilities=result.probabilities[i].tolist(),
+                    chosen_id=ids[int(result.chosen[i])],
+                    propensity=float(result.propensity[i]),
+                    policy_name=result.policy,
+                    policy_version=policy_version,
+                )
+            )
+        played = np.flatnonzero(result.plays)
+        delay = np.random.default_rng([self.seed, 2]).uniform(0.0, 3 * 3600.0, len(played))
+        plays = pa.table(
+            {
+                "impression_id": [impressions[i].impression_id for i in played],
+                "time": [
+                    impressions[i].time + timedelta(seconds=float(d))
+                    for i, d in zip(played, delay, strict=True)
+                ],
+                "minutes": result.minutes[played],
+            },
+            schema=PLAY_SCHEMA,
+        )
+        return impressions_to_table(impressions), plays
+
     def policy_value(self, policy: Policy) -> float:
         """True expected reward per impression of a fixed policy, over all viewers and titles.
 
         The exact value the off-policy estimators estimate for this policy on
-        this simulator's traffic (viewers and titles uniformly at random).
+        this simulator's traffic (viewers and titles uniformly at random). A
+        policy built over another feature space (one trained from a log, say)
+        is given the viewers and images by name.
         """
+        same_space = policy.space == self.space
         total = 0.0
         for v in range(self.viewers):
+            context = None if same_space else self.viewer_context(v)
             for t in range(self.titles):
-                total += float(policy.distribution(self.design(v, t)) @ self.expected_rewards(v, t))
+                if context is None:
+                    probabilities = policy.distribution(self.design(v, t))
+                else:
+                    probabilities = policy.probabilities(context, self.candidate_attributes(t))
+                total += float(probabilities @ self.expected_rewards(v, t))
         return total / (self.viewers * self.titles)
 
 
