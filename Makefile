@@ -75,6 +75,7 @@ bench: setup test-data
 	cargo bench -p thumbsel-core --bench features
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/compare.py
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/shots_compare.py --details
+	$(PY) benches/personalize_compare.py
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest benches --benchmark-enable -q
 
 clean:

@@ -408,7 +408,7 @@ class LinUCB(Policy):
         return {"alpha": self.alpha, "epsilon": self.epsilon}
 
     def exploration(self, design: FloatArray) -> FloatArray:
-        spread = np.einsum("kd,de,ke->k", design, self.model.inverse, design)
+        spread = ((design @ self.model.inverse) * design).sum(axis=1)
         return np.asarray(self.alpha * np.sqrt(np.maximum(spread, 0.0)), dtype=np.float64)
 
     def distribution(self, design: FloatArray) -> FloatArray:
@@ -433,9 +433,19 @@ class LinearThompson(Policy):
             raise PersonalizeError(f"samples must be a positive integer, got {samples!r}")
         self.noise = float(noise)
         self.samples = samples
+        self._normals: dict[int, FloatArray] = {}
 
     def parameters(self) -> dict[str, Any]:
         return {"noise": self.noise, "samples": self.samples}
+
+    def _normal(self, candidates: int) -> FloatArray:
+        # The same seed for every call: the distribution is a function of the
+        # model and the impression alone, so it can be logged, replayed and
+        # evaluated. Being the same, the draws are kept per candidate count.
+        if candidates not in self._normals:
+            rng = np.random.default_rng([self.seed, 1])
+            self._normals[candidates] = rng.standard_normal((self.samples, candidates))
+        return self._normals[candidates]
 
     def distribution(self, design: FloatArray) -> FloatArray:
         # The posterior over scores of these candidates is a k-dimensional
@@ -445,10 +455,7 @@ class LinearThompson(Policy):
         covariance = self.noise**2 * (design @ self.model.inverse @ design.T)
         values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
         root = vectors * np.sqrt(np.maximum(values, 0.0))
-        # A fixed seed per call: the distribution is a function of the model
-        # and the impression alone, so it can be logged, replayed and evaluated.
-        normal = np.random.default_rng([self.seed, 1]).standard_normal((self.samples, len(mean)))
-        draws = mean + normal @ root.T
+        draws = mean + self._normal(len(mean)) @ root.T
         best = draws >= draws.max(axis=1, keepdims=True) - _tie_margin(draws)
         return np.asarray((best / best.sum(axis=1, keepdims=True)).mean(axis=0), np.float64)
 
