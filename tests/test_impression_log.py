@@ -320,3 +320,10 @@ def test_play_times_in_any_zone_and_unit_are_converted() -> None:
     )
     with pytest.raises(ImpressionLogError, match="'time' has no time zone"):
         join_rewards(log, naive, timeout=HOUR)
+
+
+def test_plays_against_an_empty_log_are_all_orphans() -> None:
+    empty = impressions_to_table([])
+    joined = join_rewards(empty, plays(("imp0", START, 1.0)), timeout=HOUR)
+    assert joined.table.num_rows == 0
+    assert (joined.report.orphan, joined.report.rewarded) == (1, 0)

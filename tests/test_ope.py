@@ -218,3 +218,11 @@ def test_a_thompson_log_with_near_zero_propensities_is_flagged() -> None:
             click, pscore, np.full(len(click), 1 / OBD_ITEMS["women"]), max_weight=100.0
         )
     assert clipped.ess > 30
+
+
+def test_bad_input_is_a_thumbsel_error() -> None:
+    from thumbsel.errors import PersonalizeError, ThumbselError
+
+    with pytest.raises(PersonalizeError) as caught:
+        ope.snips([1.0], [2.0], [1.0])
+    assert isinstance(caught.value, ThumbselError)

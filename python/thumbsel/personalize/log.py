@@ -331,7 +331,8 @@ def join_rewards(
     orphan = index.is_null().to_numpy(zero_copy_only=False)
     target = index.fill_null(0).to_numpy().astype(np.int64)
     play_time = _microseconds(plays.column("time"))
-    delay = play_time - impression_time[target]
+    delay = np.zeros(len(play_time), dtype=np.int64)
+    delay[~orphan] = play_time[~orphan] - impression_time[target[~orphan]]
     early = ~orphan & (delay < 0)
     late = ~orphan & (delay > window)
     inside = np.flatnonzero(~orphan & ~early & ~late)

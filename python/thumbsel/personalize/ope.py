@@ -54,6 +54,8 @@ matched events for replay). When ``ess < max(30, 0.01 * n)`` a
 normal approximation unreliable, and an ``ess`` below 1% of the log means a
 handful of heavily weighted events dominate the estimate, so its interval is
 not to be trusted however many events were logged.
+
+Bad input raises :class:`~thumbsel.errors.PersonalizeError`, a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from thumbsel.errors import PersonalizeError
 
 __all__ = [
     "Estimate",
@@ -125,13 +129,13 @@ def _vector(name: str, values: npt.ArrayLike) -> FloatArray:
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric: {exc}") from None
+        raise PersonalizeError(f"{name} must be numeric: {exc}") from None
     if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+        raise PersonalizeError(f"{name} must be 1-D, got shape {array.shape}")
     if array.size == 0:
-        raise ValueError(f"{name} is empty")
+        raise PersonalizeError(f"{name} is empty")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains non-finite values")
+        raise PersonalizeError(f"{name} contains non-finite values")
     return array
 
 
@@ -139,7 +143,7 @@ def _same_length(**arrays: npt.NDArray[np.generic]) -> int:
     lengths = {name: len(a) for name, a in arrays.items()}
     if len(set(lengths.values())) != 1:
         shown = ", ".join(f"{name}={n}" for name, n in lengths.items())
-        raise ValueError(f"arrays differ in length: {shown}")
+        raise PersonalizeError(f"arrays differ in length: {shown}")
     return next(iter(lengths.values()))
 
 
@@ -147,9 +151,9 @@ def _weights(pscore: npt.ArrayLike, target_prob: npt.ArrayLike) -> tuple[FloatAr
     p = _vector("pscore", pscore)
     t = _vector("target_prob", target_prob)
     if np.any((p <= 0.0) | (p > 1.0)):
-        raise ValueError("pscore must lie in (0, 1]")
+        raise PersonalizeError("pscore must lie in (0, 1]")
     if np.any((t < 0.0) | (t > 1.0)):
-        raise ValueError("target_prob must lie in [0, 1]")
+        raise PersonalizeError("target_prob must lie in [0, 1]")
     return p, t
 
 
@@ -165,9 +169,9 @@ def _logged(
 
 def _check_options(interval: str, n_bootstrap: int) -> None:
     if interval not in ("clt", "bootstrap"):
-        raise ValueError(f"interval must be 'clt' or 'bootstrap', got {interval!r}")
+        raise PersonalizeError(f"interval must be 'clt' or 'bootstrap', got {interval!r}")
     if interval == "bootstrap" and n_bootstrap < 2:
-        raise ValueError(f"n_bootstrap must be at least 2, got {n_bootstrap}")
+        raise PersonalizeError(f"n_bootstrap must be at least 2, got {n_bootstrap}")
 
 
 # ---------------------------------------------------------------------------
@@ -297,7 +301,7 @@ def clipped_ips(
     """
     _check_options(interval, n_bootstrap)
     if not (math.isfinite(max_weight) and max_weight > 0.0):
-        raise ValueError(f"max_weight must be positive and finite, got {max_weight}")
+        raise PersonalizeError(f"max_weight must be positive and finite, got {max_weight}")
     r, p, t = _logged(reward, pscore, target_prob)
     w = np.minimum(t / p, max_weight)
     return _mean_estimate("clipped_ips", w * r, _kish(w), interval, n_bootstrap, seed)
@@ -315,8 +319,9 @@ def snips(
     """Self-normalised IPS: ``sum(w * reward) / sum(w)``.
 
     The CLT interval uses the delta method, i.e. the influence-function terms
-    ``w * (reward - value) / mean(w)``. Raises ``ValueError`` when every weight
-    is zero (the target never takes a logged action; the ratio is undefined).
+    ``w * (reward - value) / mean(w)``. Raises ``PersonalizeError`` when every
+    weight is zero (the target never takes a logged action; the ratio is
+    undefined).
     """
     _check_options(interval, n_bootstrap)
     r, p, t = _logged(reward, pscore, target_prob)
@@ -324,7 +329,7 @@ def snips(
     w = t / p
     total = float(np.sum(w))
     if total == 0.0:
-        raise ValueError("target_prob is zero on every logged action: SNIPS is undefined")
+        raise PersonalizeError("target_prob is zero on every logged action: SNIPS is undefined")
     wr = w * r
     value = float(np.sum(wr)) / total
     influence = w * (r - value) / (total / n)
@@ -397,7 +402,7 @@ def replay(
 
     Valid for a deterministic target policy under uniform random logging.
     ``ess`` is the number of matched events; ``n`` the number logged. The CLT
-    interval is that of a mean over the matched events. Raises ``ValueError``
+    interval is that of a mean over the matched events. Raises ``PersonalizeError``
     when no event matches.
     """
     _check_options(interval, n_bootstrap)
@@ -406,12 +411,12 @@ def replay(
     target = np.asarray(target_action)
     for name, a in (("logged_action", logged), ("target_action", target)):
         if a.ndim != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+            raise PersonalizeError(f"{name} must be 1-D, got shape {a.shape}")
     n = _same_length(reward=r, logged_action=logged, target_action=target)
     match = logged == target
     matched = int(np.count_nonzero(match))
     if matched == 0:
-        raise ValueError("no logged_action equals the target_action: replay is undefined")
+        raise PersonalizeError("no logged_action equals the target_action: replay is undefined")
     hit = r[match]
     value = float(np.mean(hit))
     m = match.astype(np.float64)

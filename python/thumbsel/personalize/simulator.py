@@ -151,8 +151,8 @@ class Simulator:
     def __init__(
         self,
         *,
-        viewers: int = 300,
-        titles: int = 40,
+        viewers: int = 200,
+        titles: int = 30,
         seed: int = 0,
         reward: Reward = "plays",
         segments: Sequence[Segment] = DEFAULT_SEGMENTS,
