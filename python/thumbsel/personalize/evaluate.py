@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from thumbsel.errors import PersonalizeError
 from thumbsel.personalize import ope
-from thumbsel.personalize.features import FeatureSpace, interactions
+from thumbsel.personalize.features import FeatureSpace
 from thumbsel.personalize.policies import Policy, RidgeModel
 
 __all__ = ["LoggedFeedback", "OffPolicyReport", "evaluate"]
@@ -69,9 +69,7 @@ class LoggedFeedback:
 
     def design(self, i: int) -> FloatArray:
         """Interaction rows of impression ``i``."""
-        viewer = np.concatenate(([1.0], self.viewers[i]))
-        images = np.hstack((np.ones((self.candidates[i].shape[0], 1)), self.candidates[i]))
-        return interactions(viewer, images)
+        return self.space.design(self.viewers[i], self.candidates[i])
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from thumbsel.errors import PersonalizeError
+from thumbsel.tags import TAG_DEFINITIONS
 
 __all__ = [
     "IMAGE_ATTRIBUTES",
@@ -38,21 +39,10 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-IMAGE_ATTRIBUTES: tuple[str, ...] = (
-    "face",
-    "closeup",
-    "medium",
-    "wide",
-    "smiling",
-    "dark",
-    "bright",
-    "warm",
-    "cool",
-    "high-contrast",
-    "colorful",
-    "muted",
+IMAGE_ATTRIBUTES: tuple[str, ...] = tuple(
+    "face" if tag == "faces:N" else tag for tag in TAG_DEFINITIONS
 )
-"""The image attributes the artwork tags give (:data:`thumbsel.tags.TAG_DEFINITIONS`).
+"""The image attributes the artwork tags give, in :data:`thumbsel.tags.TAG_DEFINITIONS` order.
 
 ``face`` stands for the tag ``faces:N`` with N at least 1; the other names are
 the tags themselves.

@@ -76,6 +76,7 @@ __all__ = [
     "Interval",
     "SmallSampleWarning",
     "clipped_ips",
+    "clt_interval",
     "dm",
     "dr",
     "ips",
@@ -185,7 +186,7 @@ def _kish(w: FloatArray) -> float:
     return float(np.sum(w)) ** 2 / total_sq
 
 
-def _clt(value: float, terms: FloatArray) -> tuple[float, float]:
+def clt_interval(value: float, terms: FloatArray) -> tuple[float, float]:
     """``value +- 1.96 sd(terms) / sqrt(len(terms))``; unbounded with one term."""
     if terms.size < 2:
         return -math.inf, math.inf
@@ -235,7 +236,7 @@ def _finish(
 ) -> Estimate:
     """Build the estimate; ``stacklevel`` points the warning at the public caller."""
     if interval == "clt":
-        low, high = _clt(value, clt_terms)
+        low, high = clt_interval(value, clt_terms)
     else:
         low, high = bootstrap()
     if ess < min_ess(n):

@@ -22,11 +22,10 @@ not sampling noise between runs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,14 +35,8 @@ from thumbsel.errors import PersonalizeError
 from thumbsel.personalize.evaluate import LoggedFeedback
 from thumbsel.personalize.features import IMAGE_ATTRIBUTES, FeatureSpace, interactions
 from thumbsel.personalize.log import PLAY_SCHEMA, Impression, impressions_to_table
-from thumbsel.personalize.policies import (
-    EpsilonGreedy,
-    LinearThompson,
-    LinUCB,
-    Policy,
-    Softmax,
-    UniformRandom,
-)
+from thumbsel.personalize.ope import clt_interval
+from thumbsel.personalize.policies import POLICIES, Policy
 
 __all__ = [
     "CLICKBAIT_ATTRIBUTE",
@@ -58,8 +51,6 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Reward = Literal["plays", "minutes"]
-
-Z_95 = 1.959963984540054
 
 CLICKBAIT_ATTRIBUTE = "high-contrast"
 """The attribute that marks the click-bait image; no other candidate has it."""
@@ -510,17 +501,9 @@ SIMULATED_POLICIES = ("random", "best-single", "epsilon-greedy", "softmax", "lin
 
 def make_policy(name: str, space: FeatureSpace, seed: int) -> Policy:
     """A policy by name with the settings the comparison uses (the library defaults)."""
-    factories: dict[str, Any] = {
-        "random": UniformRandom,
-        "epsilon-greedy": EpsilonGreedy,
-        "softmax": Softmax,
-        "linucb": LinUCB,
-        "lints": LinearThompson,
-    }
-    if name not in factories:
+    if name not in POLICIES:
         raise PersonalizeError(f"unknown policy {name!r}")
-    policy: Policy = factories[name](space, seed=seed)
-    return policy
+    return POLICIES[name](space, seed=seed)
 
 
 def compare_policies(
@@ -539,8 +522,4 @@ def compare_policies(
 
 
 def _mean_interval(values: FloatArray) -> tuple[float, float]:
-    mean = float(values.mean())
-    if len(values) < 2:
-        return -math.inf, math.inf
-    half = Z_95 * float(values.std(ddof=1)) / math.sqrt(len(values))
-    return mean - half, mean + half
+    return clt_interval(float(values.mean()), values)
