@@ -88,3 +88,97 @@ pub fn frame_change(previous: &FrameSignature, current: &FrameSignature) -> Fram
         motion: mean_abs_difference(&previous.gray, &current.gray) / 255.0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::color::color_histogram;
+    use crate::hash::phash;
+    use crate::testing::noise;
+
+    fn grid(width: usize, height: usize, pixels: &[[f32; 3]]) -> Grid {
+        let mut grid = Grid {
+            width,
+            height,
+            red: pixels.iter().map(|p| p[0]).collect(),
+            green: pixels.iter().map(|p| p[1]).collect(),
+            blue: pixels.iter().map(|p| p[2]).collect(),
+            gray: Vec::new(),
+        };
+        grid.update_gray();
+        grid
+    }
+
+    fn signature(grid: &Grid) -> FrameSignature {
+        FrameSignature::new(grid, color_histogram(grid), phash(&grid.gray, grid.width, grid.height))
+    }
+
+    fn flat(width: usize, height: usize, level: f32) -> Grid {
+        grid(width, height, &vec![[level; 3]; width * height])
+    }
+
+    #[test]
+    fn identical_frames_do_not_change() {
+        let bytes = noise(24 * 16 * 3, 5);
+        let pixels: Vec<[f32; 3]> = bytes
+            .chunks_exact(3)
+            .map(|p| [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])])
+            .collect();
+        let textured = signature(&grid(24, 16, &pixels));
+        let change = frame_change(&textured, &textured.clone());
+        assert_eq!(
+            change,
+            FrameChange {
+                cut_score: 0.0,
+                histogram_distance: 0.0,
+                hash_distance: 0.0,
+                motion: 0.0,
+            }
+        );
+    }
+
+    #[test]
+    fn black_to_white_is_the_largest_change() {
+        let black = signature(&flat(16, 16, 0.0));
+        let white = signature(&flat(16, 16, 255.0));
+        let change = frame_change(&black, &white);
+        // All the mass moves from bin 0 to bin 63.
+        assert_eq!(change.histogram_distance, 1.0);
+        assert_eq!(change.hash_distance, f64::from(hamming(black.phash, white.phash)));
+        // Only V moves, by the whole scale: 255 / 3 channels.
+        assert_eq!(change.cut_score, 85.0);
+        assert_eq!(change.motion, 1.0);
+        assert_eq!(frame_change(&white, &black), change);
+    }
+
+    #[test]
+    fn known_small_changes() {
+        // Gray 100 vs half 100, half 200, on a 2x1 grid.
+        let before = FrameSignature::new(&flat(2, 1, 100.0), color_histogram(&flat(2, 1, 100.0)), 0b1011);
+        let half = grid(2, 1, &[[100.0; 3], [200.0; 3]]);
+        let after = FrameSignature::new(&half, color_histogram(&half), 0b0001);
+        let change = frame_change(&before, &after);
+        assert_eq!(change.motion, 50.0 / 255.0);
+        assert_eq!(change.cut_score, 50.0 / 3.0);
+        // Half the pixels move from bin 21 (levels 64..128) to bin 63.
+        assert_eq!(change.histogram_distance, 0.5);
+        assert_eq!(change.hash_distance, 2.0);
+
+        // Pure red to pure green: OpenCV hue 0 to 60, saturation and value unchanged.
+        let red = signature(&grid(1, 1, &[[255.0, 0.0, 0.0]]));
+        let green = signature(&grid(1, 1, &[[0.0, 255.0, 0.0]]));
+        let change = frame_change(&red, &green);
+        assert_eq!(change.cut_score, 20.0);
+        assert_eq!(change.histogram_distance, 1.0);
+    }
+
+    #[test]
+    fn a_size_change_has_no_pixel_differences() {
+        let small = signature(&flat(2, 1, 100.0));
+        let large = signature(&flat(3, 2, 100.0));
+        let change = frame_change(&small, &large);
+        assert!(change.cut_score.is_nan() && change.motion.is_nan());
+        assert_eq!(change.histogram_distance, 0.0);
+        assert_eq!(change.hash_distance, f64::from(hamming(small.phash, large.phash)));
+    }
+}

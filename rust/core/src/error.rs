@@ -41,3 +41,52 @@ pub enum CoreError {
 
 /// Result alias of the core crate.
 pub type Result<T> = std::result::Result<T, CoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_well() {
+        let message = |e: CoreError| e.to_string();
+        assert_eq!(
+            message(CoreError::EmptyFrame { width: 0, height: 720 }),
+            "frame is empty: 0x720"
+        );
+        assert_eq!(
+            message(CoreError::FrameTooLarge {
+                width: 40_000,
+                height: 10,
+                max: 32_768
+            }),
+            "frame of 40000x10 is larger than the supported 32768x32768"
+        );
+        assert_eq!(
+            message(CoreError::PlaneSize {
+                plane: "U",
+                expected: 6,
+                actual: 4,
+                width: 5,
+                height: 3
+            }),
+            "U plane has 4 bytes, expected 6 for a 5x3 frame"
+        );
+        assert_eq!(
+            message(CoreError::MixedSizes {
+                index: 3,
+                width: 640,
+                height: 360,
+                batch_width: 1280,
+                batch_height: 720
+            }),
+            "frame 3 is 640x360, but the batch is 1280x720"
+        );
+        assert_eq!(
+            message(CoreError::ThreadPool {
+                threads: 8,
+                reason: "resource temporarily unavailable".into()
+            }),
+            "could not start 8 worker threads: resource temporarily unavailable"
+        );
+    }
+}

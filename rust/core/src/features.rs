@@ -150,3 +150,111 @@ pub fn rgb_features(frame: &RgbFrame<'_>) -> (FrameFeatures, FrameSignature) {
         grid_features(grid, stats, sharpness, bars, &scratch.magnitudes, framing)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{chroma_size, Matrix};
+    use crate::luma::to_full_range;
+    use crate::testing::textured;
+
+    const LIMITED: ColorSpec = ColorSpec {
+        range: ColorRange::Limited,
+        matrix: Matrix::Bt709,
+    };
+
+    fn rgb_of_gray(gray: &[u8]) -> Vec<u8> {
+        gray.iter().flat_map(|&g| [g, g, g]).collect()
+    }
+
+    /// A one-pixel checkerboard of levels `a` (where x + y is even) and `b`.
+    fn checkerboard(width: usize, height: usize, a: u8, b: u8) -> Vec<u8> {
+        (0..width * height)
+            .map(|i| if (i % width + i / width) % 2 == 0 { a } else { b })
+            .collect()
+    }
+
+    fn yuv(luma: &[u8], width: usize, height: usize, spec: ColorSpec) -> FrameFeatures {
+        let (cw, ch) = chroma_size(width, height);
+        let neutral = vec![128u8; cw * ch];
+        let frame = Yuv420Frame::new(luma, &neutral, &neutral, width, height).unwrap();
+        yuv420_features(&frame, spec).0
+    }
+
+    fn rgb(data: &[u8], width: usize, height: usize) -> FrameFeatures {
+        rgb_features(&RgbFrame::new(data, width, height).unwrap()).0
+    }
+
+    #[test]
+    fn a_flat_gray_frame_has_no_detail() {
+        let (w, h) = (20, 12);
+        let from_rgb = rgb(&vec![128; w * h * 3], w, h);
+        // Limited-range code 126 is full-range level 128.
+        let from_yuv = yuv(&vec![126; w * h], w, h, LIMITED);
+        for f in [&from_rgb, &from_yuv] {
+            assert_eq!((f.sharpness, f.contrast, f.entropy), (0.0, 0.0, 0.0), "{f:?}");
+            assert_eq!((f.gradient_energy, f.edge_density), (0.0, 0.0));
+            assert_eq!((f.dark_fraction, f.bright_fraction), (0.0, 0.0));
+            assert!((f.brightness - 128.0 / 255.0).abs() < 1e-12);
+            assert!(f.saturation.abs() < 1e-6 && f.colorfulness.abs() < 1e-3, "{f:?}");
+            assert_eq!(f.bars, Bars::default());
+            assert!((f.histogram.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
+        assert_eq!(from_rgb.mean_rgb, [128.0 / 255.0; 3]);
+        // Level 128 falls in the third of four levels per channel: bin 16*2 + 4*2 + 2.
+        assert_eq!(from_rgb.histogram[42], 1.0);
+    }
+
+    #[test]
+    fn checkerboard_sharpness_matches_a_hand_computation() {
+        // Every pixel's four neighbours have the other level, at the borders
+        // too (reflect-101), so the Laplacian is +-4 (b - a) = +-400.
+        let even = rgb(&rgb_of_gray(&checkerboard(8, 6, 50, 150)), 8, 6);
+        assert_eq!(even.sharpness, 400.0 * 400.0);
+        // 5x5: 13 pixels at +400 and 12 at -400, mean 16, so the
+        // variance is 400^2 - 16^2.
+        let odd = rgb(&rgb_of_gray(&checkerboard(5, 5, 50, 150)), 5, 5);
+        assert_eq!(odd.sharpness, 159_744.0);
+        // Limited-range black and white are 219 codes apart, stretched to 255 levels.
+        let video = yuv(&checkerboard(8, 6, 16, 235), 8, 6, LIMITED);
+        let expected = (4.0 * 255.0f64).powi(2);
+        assert!(
+            (video.sharpness - expected).abs() < 1e-9 * expected,
+            "{}",
+            video.sharpness
+        );
+    }
+
+    #[test]
+    fn limited_range_luma_reads_as_the_equivalent_full_range_frame() {
+        let (w, h) = (33, 21);
+        let codes = textured(w, h, 11);
+        let levels: Vec<u8> = codes.iter().map(|&c| to_full_range(c, ColorRange::Limited)).collect();
+        let video = yuv(&codes, w, h, LIMITED);
+        let picture = rgb(&rgb_of_gray(&levels), w, h);
+        assert!(video.brightness > 0.2 && video.contrast > 0.05, "{video:?}");
+        assert_eq!(video.brightness, picture.brightness);
+        assert_eq!(video.contrast, picture.contrast);
+        assert_eq!(video.entropy, picture.entropy);
+        assert_eq!(video.dark_fraction, picture.dark_fraction);
+        assert_eq!(video.bright_fraction, picture.bright_fraction);
+        // The grid averages codes before mapping them, the RGB path after
+        // rounding, so the colours agree to within rounding only.
+        for (a, b) in video.mean_rgb.iter().zip(picture.mean_rgb) {
+            assert!(
+                (a - b).abs() < 1.0 / 255.0,
+                "{:?} vs {:?}",
+                video.mean_rgb,
+                picture.mean_rgb
+            );
+        }
+        // Read as full range, the same codes are levels already.
+        let full_range = ColorSpec {
+            range: ColorRange::Full,
+            matrix: Matrix::Bt709,
+        };
+        let full = yuv(&codes, w, h, full_range);
+        assert_eq!(full.brightness, rgb(&rgb_of_gray(&codes), w, h).brightness);
+        assert_ne!(full.brightness, video.brightness);
+    }
+}

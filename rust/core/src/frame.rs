@@ -265,3 +265,125 @@ impl<'a> RgbFrame<'a> {
         self.data
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chroma_of_odd_sizes_rounds_up() {
+        assert_eq!(chroma_size(1, 1), (1, 1));
+        assert_eq!(chroma_size(2, 2), (1, 1));
+        assert_eq!(chroma_size(3, 5), (2, 3));
+        assert_eq!(chroma_size(1920, 1080), (960, 540));
+        assert_eq!(chroma_size(1, 300), (1, 150));
+        let (y, c) = (vec![0u8; 3 * 5], vec![0u8; 2 * 3]);
+        assert_eq!(Yuv420Frame::new(&y, &c, &c, 3, 5).unwrap().chroma_size(), (2, 3));
+    }
+
+    #[test]
+    fn planes_must_hold_exactly_their_pixels() {
+        let (y, c) = (vec![0u8; 4 * 3], vec![0u8; 2 * 2]);
+        assert!(Yuv420Frame::new(&y, &c, &c, 4, 3).is_ok());
+        assert_eq!(
+            Yuv420Frame::new(&y, &c[..3], &c, 4, 3).unwrap_err(),
+            CoreError::PlaneSize {
+                plane: "U",
+                expected: 4,
+                actual: 3,
+                width: 2,
+                height: 2,
+            }
+        );
+        let long = vec![0u8; 5];
+        assert!(matches!(
+            Yuv420Frame::new(&y, &c, &long, 4, 3),
+            Err(CoreError::PlaneSize {
+                plane: "V",
+                actual: 5,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Yuv420Frame::new(&y[1..], &c, &c, 4, 3),
+            Err(CoreError::PlaneSize {
+                plane: "Y",
+                actual: 11,
+                ..
+            })
+        ));
+        assert!(RgbFrame::new(&[0; 12], 2, 2).is_ok());
+        assert!(matches!(
+            RgbFrame::new(&[0; 11], 2, 2),
+            Err(CoreError::PlaneSize {
+                plane: "RGB",
+                expected: 12,
+                ..
+            })
+        ));
+        assert!(Plane::packed("Y", &[0; 7], 3, 2).is_err());
+    }
+
+    #[test]
+    fn chroma_planes_must_be_the_420_size_of_luma() {
+        let y = [0u8; 4 * 4];
+        let c = [0u8; 2 * 2];
+        let luma = Plane::packed("Y", &y, 4, 4).unwrap();
+        let chroma = Plane::packed("U", &c, 2, 2).unwrap();
+        let wrong = Plane::packed("V", &c, 4, 1).unwrap();
+        assert!(Yuv420Frame::from_planes(luma, chroma, chroma).is_ok());
+        assert_eq!(
+            Yuv420Frame::from_planes(luma, chroma, wrong).unwrap_err(),
+            CoreError::PlaneSize {
+                plane: "V",
+                expected: 4,
+                actual: 4,
+                width: 4,
+                height: 4,
+            }
+        );
+    }
+
+    #[test]
+    fn strides_shorter_than_a_row_are_refused() {
+        let data = [0u8; 64];
+        assert!(matches!(
+            Plane::new("Y", &data, 8, 2, 7),
+            Err(CoreError::PlaneSize { plane: "Y", .. })
+        ));
+        // The last row needs no padding after it.
+        let padded = Plane::new("Y", &data[..(3 - 1) * 10 + 8], 8, 3, 10).unwrap();
+        assert_eq!(padded.row(2).len(), 8);
+        assert!(Plane::new("Y", &data[..(3 - 1) * 10 + 7], 8, 3, 10).is_err());
+    }
+
+    #[test]
+    fn padding_is_skipped() {
+        let data = [1, 2, 3, 99, 4, 5, 6, 99, 7, 8, 9];
+        let plane = Plane::new("Y", &data, 3, 3, 4).unwrap();
+        let rows: Vec<&[u8]> = (0..3).map(|y| plane.row(y)).collect();
+        assert_eq!(rows, [&[1, 2, 3][..], &[4, 5, 6], &[7, 8, 9]]);
+        assert_eq!((plane.width(), plane.height()), (3, 3));
+    }
+
+    #[test]
+    fn empty_and_oversized_frames_are_refused() {
+        for (w, h) in [(0, 4), (4, 0), (0, 0)] {
+            let error = CoreError::EmptyFrame { width: w, height: h };
+            assert_eq!(Plane::new("Y", &[0; 16], w, h, 4).unwrap_err(), error);
+            assert_eq!(Yuv420Frame::new(&[], &[], &[], w, h).unwrap_err(), error);
+            assert_eq!(RgbFrame::new(&[], w, h).unwrap_err(), error);
+        }
+        assert_eq!(
+            RgbFrame::new(&[], MAX_DIMENSION + 1, 1).unwrap_err(),
+            CoreError::FrameTooLarge {
+                width: MAX_DIMENSION + 1,
+                height: 1,
+                max: MAX_DIMENSION,
+            }
+        );
+        // The limit itself is allowed.
+        let row = vec![0u8; MAX_DIMENSION];
+        assert!(Plane::packed("Y", &row, MAX_DIMENSION, 1).is_ok());
+    }
+}

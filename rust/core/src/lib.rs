@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod change;
 pub mod color;
+pub mod columns;
 pub mod composition;
 pub mod edges;
 pub mod error;
@@ -16,12 +17,15 @@ pub mod frame;
 pub mod hash;
 pub mod luma;
 pub mod resize;
+#[cfg(test)]
+mod testing;
 
 pub use batch::{
-    analyze_rgb_batch, analyze_yuv420_batch, configure_threads, parallelism_disabled, set_parallelism_disabled,
-    thread_count, BatchResult,
+    after_fork_in_child, analyze_rgb_batch, analyze_yuv420_batch, configure_threads, fork_action, parallelism_disabled,
+    set_parallelism_disabled, thread_count, BatchResult, ForkAction, THREADS_ENV,
 };
 pub use change::{frame_change, FrameChange, FrameSignature};
+pub use columns::{Column, ColumnValue, Dtype, COLUMNS, FEATURES_VERSION};
 pub use error::{CoreError, Result};
 pub use features::{rgb_features, yuv420_features, FrameFeatures};
 pub use frame::{ColorRange, ColorSpec, Matrix, RgbFrame, Yuv420Frame};

@@ -7,7 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadonlyArray4, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray2, PyReadonlyArray4, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
@@ -17,8 +17,8 @@ use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use thumbsel_core::color::HISTOGRAM_BINS;
 use thumbsel_core::frame::Plane;
 use thumbsel_core::{
-    analyze_rgb_batch, analyze_yuv420_batch, BatchResult, ColorRange, ColorSpec, CoreError, FrameSignature, Matrix,
-    RgbFrame, Yuv420Frame,
+    analyze_rgb_batch, analyze_yuv420_batch, BatchResult, ColorRange, ColorSpec, ColumnValue, CoreError,
+    FrameSignature, Matrix, RgbFrame, Yuv420Frame, COLUMNS, FEATURES_VERSION,
 };
 
 create_exception!(
@@ -125,74 +125,41 @@ fn run_detached<T: Send>(py: Python<'_>, job: impl FnOnce() -> Result<T, CoreErr
     }
 }
 
-fn nan_if_none(value: Option<f64>) -> f64 {
-    value.unwrap_or(f64::NAN)
-}
-
-/// Column-wise dict of numpy arrays, one row per frame.
+/// Column-wise dict of numpy arrays, one row per frame, in registry order.
 fn to_columns<'py>(py: Python<'py>, result: &BatchResult) -> PyResult<Bound<'py, PyDict>> {
     let f = &result.features;
     let out = PyDict::new(py);
-    let float = |get: &dyn Fn(&thumbsel_core::FrameFeatures) -> f64| f.iter().map(get).collect::<Vec<f64>>();
-    let columns: [(&str, Vec<f64>); 19] = [
-        ("brightness", float(&|x| x.brightness)),
-        ("contrast", float(&|x| x.contrast)),
-        ("dark_fraction", float(&|x| x.dark_fraction)),
-        ("bright_fraction", float(&|x| x.bright_fraction)),
-        ("entropy", float(&|x| x.entropy)),
-        ("sharpness", float(&|x| x.sharpness)),
-        ("gradient_energy", float(&|x| x.gradient_energy)),
-        ("edge_density", float(&|x| x.edge_density)),
-        ("colorfulness", float(&|x| x.colorfulness)),
-        ("saturation", float(&|x| x.saturation)),
-        ("mean_red", float(&|x| x.mean_rgb[0])),
-        ("mean_green", float(&|x| x.mean_rgb[1])),
-        ("mean_blue", float(&|x| x.mean_rgb[2])),
-        ("saliency_x", float(&|x| x.composition.saliency_x)),
-        ("saliency_y", float(&|x| x.composition.saliency_y)),
-        ("saliency_spread", float(&|x| x.composition.saliency_spread)),
-        ("thirds", float(&|x| x.composition.thirds)),
-        ("symmetry", float(&|x| x.composition.symmetry)),
-        ("depth_of_field", float(&|x| x.composition.depth_of_field)),
-    ];
-    for (name, values) in columns {
-        out.set_item(name, PyArray1::from_vec(py, values))?;
-    }
-    out.set_item("dhash", PyArray1::from_vec(py, f.iter().map(|x| x.dhash).collect()))?;
-    out.set_item("phash", PyArray1::from_vec(py, f.iter().map(|x| x.phash).collect()))?;
-    let bars: [(&str, Vec<i32>); 4] = [
-        ("bar_top", f.iter().map(|x| x.bars.top as i32).collect()),
-        ("bar_bottom", f.iter().map(|x| x.bars.bottom as i32).collect()),
-        ("bar_left", f.iter().map(|x| x.bars.left as i32).collect()),
-        ("bar_right", f.iter().map(|x| x.bars.right as i32).collect()),
-    ];
-    for (name, values) in bars {
-        out.set_item(name, PyArray1::from_vec(py, values))?;
-    }
-    let flat: Vec<f32> = f.iter().flat_map(|x| x.histogram).collect();
-    let histogram =
-        Array2::from_shape_vec((f.len(), HISTOGRAM_BINS), flat).map_err(|e| ThumbselError::new_err(e.to_string()))?;
-    out.set_item("histogram", histogram.into_pyarray(py))?;
-    let c = &result.changes;
-    let changes: [(&str, Vec<f64>); 4] = [
-        (
-            "cut_score",
-            c.iter().map(|x| nan_if_none(x.map(|x| x.cut_score))).collect(),
-        ),
-        (
-            "histogram_distance",
-            c.iter().map(|x| nan_if_none(x.map(|x| x.histogram_distance))).collect(),
-        ),
-        (
-            "hash_distance",
-            c.iter().map(|x| nan_if_none(x.map(|x| x.hash_distance))).collect(),
-        ),
-        ("motion", c.iter().map(|x| nan_if_none(x.map(|x| x.motion))).collect()),
-    ];
-    for (name, values) in changes {
-        out.set_item(name, PyArray1::from_vec(py, values))?;
+    for column in COLUMNS {
+        let values = match column.value {
+            ColumnValue::F64(get) => PyArray1::from_vec(py, f.iter().map(get).collect()).into_any(),
+            ColumnValue::U64(get) => PyArray1::from_vec(py, f.iter().map(get).collect()).into_any(),
+            ColumnValue::I32(get) => PyArray1::from_vec(py, f.iter().map(get).collect()).into_any(),
+            ColumnValue::Histogram(get) => {
+                let flat: Vec<f32> = f.iter().flat_map(|x| *get(x)).collect();
+                Array2::from_shape_vec((f.len(), HISTOGRAM_BINS), flat)
+                    .map_err(|e| ThumbselError::new_err(e.to_string()))?
+                    .into_pyarray(py)
+                    .into_any()
+            }
+            // NaN stands for null: numpy has no missing value for floats.
+            ColumnValue::Change(get) => {
+                let values = result.changes.iter().map(|c| c.as_ref().map_or(f64::NAN, get));
+                PyArray1::from_vec(py, values.collect()).into_any()
+            }
+        };
+        out.set_item(column.name, values)?;
     }
     Ok(out)
+}
+
+/// `(name, dtype, unit, description, nullable)` of every column, in order.
+fn column_table(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+    PyTuple::new(
+        py,
+        COLUMNS
+            .iter()
+            .map(|c| (c.name, c.dtype().as_str(), c.unit, c.description, c.nullable())),
+    )
 }
 
 fn parse_matrix(matrix: &str) -> PyResult<Matrix> {
@@ -231,50 +198,6 @@ impl FeatureExtractor {
             previous: None,
             frames_seen: 0,
         })
-    }
-
-    /// Score `(N, H, W)` luma with `(N, ceil(H/2), ceil(W/2))` chroma planes.
-    fn push_yuv420<'py>(
-        &mut self,
-        py: Python<'py>,
-        y: &Bound<'py, PyAny>,
-        u: &Bound<'py, PyAny>,
-        v: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let y_array: PyReadonlyArray3<u8> = y.extract().map_err(|_| wrong_array(py, "y", "(N, H, W)", y))?;
-        let shape = y_array.shape().to_vec();
-        let (n, h, w) = (shape[0], shape[1], shape[2]);
-        let (cw, ch) = thumbsel_core::frame::chroma_size(w.max(1), h.max(1));
-        let expected = format!("({n}, {ch}, {cw})");
-        let u_array: PyReadonlyArray3<u8> = u.extract().map_err(|_| wrong_array(py, "u", &expected, u))?;
-        let v_array: PyReadonlyArray3<u8> = v.extract().map_err(|_| wrong_array(py, "v", &expected, v))?;
-        for (name, array, value) in [("u", &u_array, u), ("v", &v_array, v)] {
-            if array.shape() != [n, ch, cw] {
-                return Err(wrong_array(py, name, &expected, value));
-            }
-        }
-        let ys = contiguous(py, "y", y_array.as_slice())?;
-        let us = contiguous(py, "u", u_array.as_slice())?;
-        let vs = contiguous(py, "v", v_array.as_slice())?;
-        let spec = self.spec;
-        let previous = self.previous.take();
-        let result = run_detached(py, || {
-            let luma_size = h * w;
-            let chroma = ch * cw;
-            let frames = (0..n)
-                .map(|i| {
-                    Yuv420Frame::new(
-                        &ys[i * luma_size..(i + 1) * luma_size],
-                        &us[i * chroma..(i + 1) * chroma],
-                        &vs[i * chroma..(i + 1) * chroma],
-                        w,
-                        h,
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            analyze_yuv420_batch(&frames, spec, previous.as_ref())
-        });
-        self.finish(py, result)
     }
 
     /// Score frames given as lists of 2-D planes that may have padded rows,
@@ -410,10 +333,17 @@ fn thread_count(py: Python<'_>) -> PyResult<usize> {
     run_detached(py, thumbsel_core::thread_count)
 }
 
-/// Called in a forked child: the parent's worker threads do not exist there.
+/// Called in a forked child (`os.register_at_fork`): the parent's worker
+/// threads do not exist there. Never blocks.
 #[pyfunction]
-fn _disable_parallelism() {
-    thumbsel_core::set_parallelism_disabled(true);
+fn _after_fork_in_child() {
+    thumbsel_core::after_fork_in_child();
+}
+
+/// Whether scoring runs serially in this process.
+#[pyfunction]
+fn parallelism_disabled() -> bool {
+    thumbsel_core::parallelism_disabled()
 }
 
 #[pymodule]
@@ -444,10 +374,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "BUILD_PROFILE",
         if cfg!(debug_assertions) { "debug" } else { "release" },
     )?;
+    m.add("COLUMNS", column_table(py)?)?;
+    m.add("HISTOGRAM_BINS", HISTOGRAM_BINS)?;
+    m.add("FEATURES_VERSION", FEATURES_VERSION)?;
     m.add_class::<FeatureExtractor>()?;
     m.add_function(wrap_pyfunction!(frame_features, m)?)?;
     m.add_function(wrap_pyfunction!(set_threads, m)?)?;
     m.add_function(wrap_pyfunction!(thread_count, m)?)?;
-    m.add_function(wrap_pyfunction!(_disable_parallelism, m)?)?;
+    m.add_function(wrap_pyfunction!(parallelism_disabled, m)?)?;
+    m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     Ok(())
 }
