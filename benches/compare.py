@@ -8,8 +8,10 @@ and noisy, so only ratios measured in the same run mean anything):
 1. features: the Rust feature set on decoded 720p planes vs the same
    features written by hand with OpenCV + imagehash in a Python loop;
 2. end to end: ``thumbsel.analyze`` vs PyAV decoding alone, same file;
-3. shots and pick: ``thumbsel pick`` end to end (analysis, shots, selection,
-   no image writing) vs PySceneDetect's AdaptiveDetector alone, same file;
+3. shots and pick: analysis, shots and selection (no image writing) vs
+   PySceneDetect's AdaptiveDetector alone, same file; and the whole
+   ``thumbsel pick`` command against the same pick re-run from its saved
+   ``frames.parquet`` (``--frames``);
 4. memory: peak RSS of ``thumbsel analyze`` on a clip and on one 4x longer.
 """
 
@@ -55,20 +57,25 @@ def build_clip(frames: int) -> Path:
     return target
 
 
-def decode_planes(
-    path: Path, limit: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+Planes = list[np.ndarray]
+
+
+def decode_planes(path: Path, limit: int) -> tuple[Planes, Planes, Planes, list[np.ndarray]]:
+    """The first ``limit`` frames as the decoder's plane views, and as RGB."""
     from thumbsel.decode import open_video
 
-    ys, us, vs, rgbs = [], [], [], []
+    y: Planes = []
+    u: Planes = []
+    v: Planes = []
+    rgbs = []
     with open_video(path) as source:
         for batch in source.batches(32):
-            ys.append(batch.y)
-            us.append(batch.u)
-            vs.append(batch.v)
-            if sum(len(y) for y in ys) >= limit:
+            y += batch.y
+            u += batch.u
+            v += batch.v
+            if len(y) >= limit:
                 break
-    y, u, v = (np.concatenate(p)[:limit] for p in (ys, us, vs))
+    y, u, v = y[:limit], u[:limit], v[:limit]
     with av.open(str(path)) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i >= limit:
@@ -121,20 +128,19 @@ def opencv_loop(rgbs: list[np.ndarray]) -> float:
     return len(rgbs) / (time.perf_counter() - start)
 
 
-def rust_features(
-    y: np.ndarray, u: np.ndarray, v: np.ndarray, threads: int, repeat: int = 5
-) -> float:
-    from thumbsel import _core
+def rust_features(y: Planes, u: Planes, v: Planes, threads: int, repeat: int = 5) -> float:
+    import thumbsel
+    from thumbsel.features import FeatureExtractor
 
-    _core.set_threads(threads)
+    thumbsel.set_threads(threads)
     best = 0.0
     for _ in range(repeat):
-        extractor = _core.FeatureExtractor()
+        extractor = FeatureExtractor()
         start = time.perf_counter()
         for i in range(0, len(y), 32):
-            extractor.push_yuv420(y[i : i + 32], u[i : i + 32], v[i : i + 32])
+            extractor.push_yuv420_planes(y[i : i + 32], u[i : i + 32], v[i : i + 32])
         best = max(best, len(y) / (time.perf_counter() - start))
-    _core.set_threads(None)
+    thumbsel.set_threads(None)
     return best
 
 
@@ -155,18 +161,31 @@ def analyze_end_to_end(path: Path) -> float:
     import thumbsel
 
     start = time.perf_counter()
-    analysis = thumbsel.analyze(path, progress=False)
-    return analysis.frames.num_rows / (time.perf_counter() - start)
+    frames = thumbsel.analyze(path, progress=False).frames
+    return len(frames) / (time.perf_counter() - start)
 
 
 def pick_end_to_end(path: Path) -> float:
     import thumbsel
-    from thumbsel.select import select
 
     start = time.perf_counter()
-    analysis = thumbsel.analyze(path, progress=False)
-    select(analysis, 8)
-    return analysis.frames.num_rows / (time.perf_counter() - start)
+    frames = thumbsel.analyze(path, progress=False).frames
+    thumbsel.select(frames, thumbsel.detect_shots(frames), 8)
+    return len(frames) / (time.perf_counter() - start)
+
+
+def pick_commands(path: Path) -> tuple[float, float]:
+    """Seconds of a full ``thumbsel pick`` and of one reusing its ``frames.parquet``."""
+    from thumbsel.cli import main
+
+    out = WORK / "pick-reuse"
+    start = time.perf_counter()
+    assert main(["pick", str(path), "-k", "8", "-o", str(out), "--quiet"]) == 0
+    full = time.perf_counter() - start
+    start = time.perf_counter()
+    arguments = ["pick", str(path), "-k", "8", "-o", str(out / "again"), "--quiet"]
+    assert main([*arguments, "--frames", str(out / "frames.parquet")]) == 0
+    return full, time.perf_counter() - start
 
 
 def pyscenedetect_adaptive(path: Path) -> float:
@@ -237,6 +256,10 @@ def main() -> None:
     results["pick_fps"] = max(pick_runs)
     results["pyscenedetect_adaptive_fps"] = max(adaptive_runs)
     results["pick_vs_adaptive"] = results["pick_fps"] / results["pyscenedetect_adaptive_fps"]
+    full, reused = pick_commands(clip)
+    results["pick_command_seconds"] = full
+    results["pick_from_frames_seconds"] = reused
+    results["pick_from_frames_share"] = reused / full
     short = build_clip(arguments.long // 4)
     results["peak_rss_short_mib"] = peak_rss_mib(short)
     results["peak_rss_long_mib"] = peak_rss_mib(clip)
@@ -260,6 +283,10 @@ def main() -> None:
     print(
         f"  thumbsel pick (no images)    {results['pick_fps']:9.1f} frames/s"
         f"   = {results['pick_vs_adaptive']:.2f}x AdaptiveDetector"
+    )
+    print(
+        f"  thumbsel pick (all outputs)  {results['pick_command_seconds']:9.2f} s; with --frames "
+        f"{results['pick_from_frames_seconds']:.2f} s = {results['pick_from_frames_share']:.1%}"
     )
     print(
         f"  peak RSS {arguments.long // 4} frames: {results['peak_rss_short_mib']:.0f} MiB; "

@@ -13,8 +13,8 @@ file; each is scored against the episode's ground truth at +-1 frame
   ``scenedetect.detect`` (OpenCV backend, automatic downscaling). Its
   boundaries are the start frames of the scenes after the first.
   ThresholdDetector (fades to black only) is listed for reference.
-* thumbsel: ``analyze`` then ``Analysis.shots`` (boundaries are the
-  ``start_frame`` of every shot after the first); ``pick(analysis, 8)`` is
+* thumbsel: ``analyze`` then ``detect_shots`` (boundaries are the
+  ``start_frame`` of every shot after the first); ``select(frames, shots, 8)`` is
   timed on top.
 
 If ``.cache/bench/bunny720_2000.mp4`` exists (``benches/compare.py`` builds
@@ -110,32 +110,31 @@ def run_thumbsel(path: Path) -> ThumbselRun:
     import thumbsel
 
     start = time.perf_counter()
-    analysis = thumbsel.analyze(path, progress=False)
+    frames = thumbsel.analyze(path, progress=False).frames
     analyzed = time.perf_counter()
     boundaries: list[int] | None = None
     errors = []
-    if hasattr(analysis, "shots"):
-        try:
-            shots = analysis.shots
-        except Exception as error:  # report it, never make numbers up
-            errors.append(f"shots failed: {error!r}")
-        else:
-            boundaries = [int(shot.start_frame) for shot in shots[1:]]
+    detection = None
+    try:
+        detection = thumbsel.detect_shots(frames)
+    except Exception as error:  # report it, never make numbers up
+        errors.append(f"shots failed: {error!r}")
     else:
-        errors.append("shots not available")
+        boundaries = [int(shot.start_frame) for shot in detection.shots[1:]]
     detected = time.perf_counter()
     pick_seconds: float | None = None
-    try:
-        thumbsel.pick(analysis, 8)
-        pick_seconds = time.perf_counter() - detected
-    except Exception as error:
-        errors.append(f"pick failed: {error!r}")
+    if detection is not None:
+        try:
+            thumbsel.select(frames, detection, 8)
+            pick_seconds = time.perf_counter() - detected
+        except Exception as error:
+            errors.append(f"pick failed: {error!r}")
     return ThumbselRun(
         boundaries=boundaries,
         analyze_seconds=analyzed - start,
         shots_seconds=detected - analyzed,
         pick_seconds=pick_seconds,
-        frames=analysis.frames.num_rows,
+        frames=len(frames),
         error="; ".join(errors),
     )
 

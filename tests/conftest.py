@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "samples" / "bigbuckbunny.mp4"
 TEST_DATA = Path(os.environ.get("THUMBSEL_TEST_DATA", ROOT / ".cache" / "test-data"))
+FOOTAGE = Path(os.environ.get("THUMBSEL_FOOTAGE", ROOT.parent / "shared" / "footage"))
+"""Real clips shared with the project (read only; see its README.md for what each holds)."""
 
 BIKES_CUTS = (30, 76, 137, 187, 242)
 """Decoded frames at which bikes.mp4 cuts to a new shot (first frame of each new shot)."""
@@ -20,6 +22,14 @@ def real_clip(name: str) -> Path:
     path = TEST_DATA / name
     if not path.exists():
         pytest.fail(f"{path} is missing: run `make test-data` (or set THUMBSEL_TEST_DATA)")
+    return path
+
+
+def footage(name: str) -> Path:
+    """A clip of the shared footage folder (never written to)."""
+    path = FOOTAGE / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the shared footage lives in {FOOTAGE} (THUMBSEL_FOOTAGE)")
     return path
 
 
@@ -51,3 +61,17 @@ def episode_analysis(episode):  # type: ignore[no-untyped-def]
     import thumbsel
 
     return thumbsel.analyze(episode.path, progress=False)
+
+
+@pytest.fixture(scope="session")
+def episode_frames(episode_analysis):  # type: ignore[no-untyped-def]
+    """The episode's frame table."""
+    return episode_analysis.frames
+
+
+@pytest.fixture(scope="session")
+def episode_shots(episode_frames):  # type: ignore[no-untyped-def]
+    """The episode's shots, with the default detector options."""
+    import thumbsel
+
+    return thumbsel.detect_shots(episode_frames)

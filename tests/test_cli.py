@@ -338,11 +338,25 @@ def test_truncated_video_gives_results_and_a_warning(bikes: Path, tmp_path: Path
     [
         ["pick", "video.mp4", "-k", "0", "-o", "out"],
         ["pick", "video.mp4", "-k", "many", "-o", "out"],
+        ["pick", "video.mp4", "-k", "1001", "-o", "out"],
+        ["pick", "video.mp4", "--threads", "100000", "-o", "out"],
+        ["personalize", "simulate", "--viewers", "0"],
+        ["personalize", "train", "log.parquet", "-o", "p.json", "--timeout-hours", "nan"],
         ["pick", "video.mp4"],
         ["frobnicate", "video.mp4"],
         [],
     ],
-    ids=["k-zero", "k-not-a-number", "no-output", "unknown-command", "nothing"],
+    ids=[
+        "k-zero",
+        "k-not-a-number",
+        "k-too-many",
+        "threads-too-many",
+        "no-viewers",
+        "timeout-nan",
+        "no-output",
+        "unknown-command",
+        "nothing",
+    ],
 )
 def test_usage_errors_exit_2(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
@@ -442,6 +456,8 @@ def test_weights_change_the_ranking(bikes: Path, tmp_path: Path) -> None:
         "sharpnes=1",
         "sharpness=x",
         "sharpness=-1",
+        "sharpness=nan",
+        "sharpness=inf",
         "sharpness=0,exposure=0,contrast=0,colorfulness=0,stillness=0,thirds=0,depth_of_field=0",
     ],
 )
@@ -464,33 +480,6 @@ def test_a_second_pick_into_the_same_directory_leaves_no_stale_images(
     assert {p.name for p in (outdir / "thumbnails").glob("candidate-*.jpg")} == listed
 
 
-def test_pick_reports_faces_on_the_frames_with_a_person(bikes: Path, tmp_path: Path) -> None:
-    pytest.importorskip("cv2")
-    from thumbsel.outputs.candidates import _face_detector, describe_artwork
-    from thumbsel.select import Candidate
-
-    outdir = tmp_path / "faces"
-    assert run_in_process("pick", bikes, "-k", "6", "-o", outdir, "--quiet").code == 0
-    candidates = json.loads((outdir / "candidates.json").read_text(encoding="utf-8"))
-    assert all("faces" in c and c["tags"][0] == f"faces:{len(c['faces'])}" for c in candidates)
-    # The man in a suit faces the camera in frame 33 (checked by eye, see test_faces).
-    with av.open(str(bikes)) as container:
-        picture = next(f for i, f in enumerate(container.decode(video=0)) if i == 33).to_ndarray(
-            format="rgb24"
-        )
-    candidate = Candidate(rank=1, frame=33, time=1.32, score=1.0, features={"brightness": 0.4})
-    describe_artwork(candidate, picture, (0, 0, 640, 272), _face_detector())
-    assert candidate.faces is not None and len(candidate.faces) == 1
-    face = candidate.faces[0]
-    assert 0.01 < face["relative_size"] < 0.1
-    assert 0.4 < face["center"][0] < 0.7 and face["center"][1] < 0.4
-    assert candidate.tags[:2] == ["faces:1", "medium"]
-    x0, y0, x1, y1 = face["box"]
-    for crop in candidate.crops.values():
-        cx0, cy0, cx1, cy1 = crop["box"]
-        assert cx0 <= x0 and cy0 <= y0 and x1 <= cx1 and y1 <= cy1  # the face is kept whole
-
-
 def test_detect_faces_is_part_of_the_api(carphone: Path) -> None:
     pytest.importorskip("cv2")
     with av.open(str(carphone)) as container:
@@ -501,17 +490,81 @@ def test_detect_faces_is_part_of_the_api(carphone: Path) -> None:
     assert 0 <= x0 < x1 <= 176 and 0 <= y0 < y1 <= 144
 
 
-def test_without_the_faces_extra_face_fields_are_absent(
-    bikes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from thumbsel.outputs import candidates as outputs
+# --- reusing a frame table ------------------------------------------------------
 
-    monkeypatch.setattr(outputs, "_face_detector", lambda: None)
-    outdir = tmp_path / "no-faces"
-    assert run_in_process("pick", bikes, "-k", "3", "-o", outdir, "--quiet").code == 0
-    candidates = json.loads((outdir / "candidates.json").read_text(encoding="utf-8"))
-    assert candidates and all("faces" not in c for c in candidates)
-    assert not any(
-        t.startswith(("faces:", "closeup", "medium", "wide")) for c in candidates for t in c["tags"]
+
+def without_timings(path: Path) -> dict[str, object]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document.pop("timings")
+    return document
+
+
+def test_pick_from_a_saved_frame_table_equals_a_full_pick(bikes: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    assert run_in_process("pick", bikes, "-k", "4", "-o", full, "--quiet").code == 0
+    again = tmp_path / "again"
+    run = run_in_process(
+        "pick", bikes, "-k", "4", "-o", again, "--frames", full / "frames.parquet", "--quiet"
     )
-    assert all(len(c["crops"]) == 4 for c in candidates)  # crops fall back to the saliency centroid
+    assert run.code == 0, run
+    for name in ("candidates.json", "shots.csv", "report.html", "contact-sheet.jpg"):
+        assert (again / name).read_bytes() == (full / name).read_bytes(), name
+    assert without_timings(again / "summary.json") == without_timings(full / "summary.json")
+    assert "read_frames" in json.loads((again / "summary.json").read_text())["timings"]
+    assert pq.read_table(again / "frames.parquet").equals(pq.read_table(full / "frames.parquet"))
+    # Other options on the same table: a different k and weights.
+    other = tmp_path / "other"
+    run = run_in_process(
+        "pick",
+        bikes,
+        "-k",
+        "2",
+        "-o",
+        other,
+        "--frames",
+        full / "frames.parquet",
+        "--quiet",
+        "--weights",
+        "colorfulness=1,sharpness=0",
+    )
+    assert run.code == 0, run
+    fresh = tmp_path / "fresh"
+    run = run_in_process(
+        "pick", bikes, "-k", "2", "-o", fresh, "--quiet", "--weights", "colorfulness=1,sharpness=0"
+    )
+    assert (other / "candidates.json").read_bytes() == (fresh / "candidates.json").read_bytes()
+
+
+def test_shots_from_a_saved_frame_table(
+    bikes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "frames.parquet"
+    assert run_in_process("analyze", bikes, "-o", table, "--quiet").code == 0
+    direct = run_captured(capsys, "shots", bikes, "--json")
+    reused = run_captured(capsys, "shots", bikes, "--json", "--frames", table)
+    assert reused.code == 0 and reused.stdout == direct.stdout
+
+
+def test_a_frame_table_of_another_video_is_refused(
+    bikes: Path, carphone: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "frames.parquet"
+    assert run_in_process("analyze", bikes, "-o", table, "--quiet").code == 0
+    outdir = tmp_path / "out"
+    run = run_captured(capfd, "pick", carphone, "-o", outdir, "--frames", table)
+    assert_one_error_line(run)
+    assert "measured on another file" in run.stderr
+    assert not outdir.exists()
+    run = run_captured(capfd, "pick", bikes, "-o", outdir, "--frames", bikes)
+    assert_one_error_line(run)
+    assert "not a Parquet file" in run.stderr
+
+
+def test_python_m_thumbsel_is_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "thumbsel", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"thumbsel {thumbsel.__version__}"
+    usage = subprocess.run([sys.executable, "-m", "thumbsel"], capture_output=True, text=True)
+    assert usage.returncode == 2 and usage.stderr.startswith("usage: thumbsel")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +18,21 @@ from conftest import real_clip
 from thumbsel import decode, errors
 from thumbsel.decode import DecodeReport, FrameBatch, VideoSource
 
+
+@dataclass
+class Stacked:
+    """A decoding pass's planes stacked into ``(N, H, W)`` arrays, for comparison."""
+
+    y: npt.NDArray[np.uint8]
+    u: npt.NDArray[np.uint8]
+    v: npt.NDArray[np.uint8]
+    index: npt.NDArray[np.int64]
+    time: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
 BIG_BUCK_BUNNY = "bigbuckbunny.mp4"
 BIKES = "bikes.mp4"
 CARPHONE = "carphone_pristine.mp4"
@@ -24,18 +40,18 @@ CARPHONE = "carphone_pristine.mp4"
 Planes = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
 
 
-def decode_all(path: Path, *, batch_size: int = 32, threads: int | None = None) -> FrameBatch:
+def decode_all(path: Path, *, batch_size: int = 32, threads: int | None = None) -> Stacked:
     """Run the streaming pass and join its batches into one."""
     with decode.open_video(path, threads=threads) as source:
         batches = list(source.batches(batch_size))
     return join(batches)
 
 
-def join(batches: list[FrameBatch]) -> FrameBatch:
-    return FrameBatch(
-        y=np.concatenate([batch.y for batch in batches]),
-        u=np.concatenate([batch.u for batch in batches]),
-        v=np.concatenate([batch.v for batch in batches]),
+def join(batches: list[FrameBatch]) -> Stacked:
+    return Stacked(
+        y=np.stack([plane for batch in batches for plane in batch.y]),
+        u=np.stack([plane for batch in batches for plane in batch.u]),
+        v=np.stack([plane for batch in batches for plane in batch.v]),
         index=np.concatenate([batch.index for batch in batches]),
         time=np.concatenate([batch.time for batch in batches]),
     )
@@ -107,12 +123,16 @@ def test_sample_clips_decode_completely(
     assert "mp4" in info.container
 
     assert [len(batch) for batch in batches[:-1]] == [32] * (len(batches) - 1)
+    chroma = ((height + 1) // 2, (width + 1) // 2)
     for batch in batches:
-        assert batch.y.dtype == batch.u.dtype == batch.v.dtype == np.uint8
-        assert batch.y.shape[1:] == (height, width)
-        assert batch.u.shape[1:] == batch.v.shape[1:] == ((height + 1) // 2, (width + 1) // 2)
-        for array in (batch.y, batch.u, batch.v, batch.index, batch.time):
-            assert array.flags.c_contiguous
+        assert len(batch.y) == len(batch.u) == len(batch.v) == len(batch)
+        for y, u, v in zip(batch.y, batch.u, batch.v, strict=True):
+            assert y.dtype == u.dtype == v.dtype == np.uint8
+            assert y.shape == (height, width) and u.shape == v.shape == chroma
+            # Views of the decoder's rows: columns adjacent, rows forward.
+            assert all(
+                plane.strides[1] == 1 and plane.strides[0] >= plane.shape[1] for plane in (y, u, v)
+            )
         assert batch.index.dtype == np.int64 and batch.time.dtype == np.float64
 
     joined = join(batches)
@@ -145,13 +165,17 @@ def test_planes_equal_what_pyav_decodes(clip: str) -> None:
     assert checked >= 8
 
 
-def test_batches_are_fresh_arrays_and_last_batch_is_short(carphone: Path) -> None:
+def test_batches_stay_valid_and_last_batch_is_short(carphone: Path) -> None:
     with decode.open_video(carphone, threads=1) as source:
         batches = list(source.batches(batch_size=7))
     assert [len(batch) for batch in batches] == [7] * 17 + [1]
-    # The consumer may still hold a batch while the next one is filled.
-    assert not np.shares_memory(batches[0].y, batches[1].y)
-    assert batches[-1].y.shape == (1, 144, 176) and batches[-1].y.flags.c_contiguous
+    # A batch the consumer still holds keeps its frames' buffers: decoding
+    # on never writes into them.
+    first = [plane.copy() for plane in batches[0].y]
+    assert not any(np.shares_memory(a, b) for a in batches[0].y for b in batches[1].y)
+    for kept, plane in zip(first, batches[0].y, strict=True):
+        np.testing.assert_array_equal(kept, plane)
+    assert batches[-1].y[0].shape == (144, 176)
 
 
 def test_threaded_and_single_threaded_decoding_agree(carphone: Path) -> None:
@@ -162,10 +186,18 @@ def test_threaded_and_single_threaded_decoding_agree(carphone: Path) -> None:
     np.testing.assert_array_equal(threaded.time, single.time)
 
 
+def test_metadata_is_text_without_control_characters() -> None:
+    from conftest import footage
+
+    # Its MP4 handler name is stored as a Pascal string: a length byte, then the name.
+    info = decode.probe(footage("one-by-one.mp4"))
+    assert info.stream_title == "Mainconcept Video Media Handler"
+    assert info.title is None and info.comment is None
+
+
 def test_probe_describes_without_decoding_everything(bikes: Path) -> None:
     info = decode.probe(bikes)
     assert (info.width, info.height, info.estimated_frames) == (640, 272, 250)
-    assert info.path == str(bikes)
     assert json.loads(json.dumps(info.to_dict()))["codec"] == "h264"
 
 
@@ -289,15 +321,15 @@ def test_rotated_video_comes_out_upright(tmp_path: Path, rotation: int, marker_c
     sideways = rotation in (90, 270)
     assert info.rotation == rotation
     assert (info.width, info.height) == ((32, 64) if sideways else (64, 32))
-    assert batch.y.shape[1:] == (info.height, info.width)
-    assert batch.u.shape[1:] == (info.height // 2, info.width // 2)
+    assert batch.y[0].shape == (info.height, info.width)
+    assert batch.u[0].shape == (info.height // 2, info.width // 2)
     assert picture.shape == (info.height, info.width, 3)
 
     bright = {
-        "top left": batch.y[0, :8, :8],
-        "top right": batch.y[0, :8, -8:],
-        "bottom left": batch.y[0, -8:, :8],
-        "bottom right": batch.y[0, -8:, -8:],
+        "top left": batch.y[0][:8, :8],
+        "top right": batch.y[0][:8, -8:],
+        "bottom left": batch.y[0][-8:, :8],
+        "bottom right": batch.y[0][-8:, -8:],
     }
     for corner, block in bright.items():
         if corner == marker_corner:
@@ -588,38 +620,19 @@ def test_errors_form_one_hierarchy() -> None:
     assert issubclass(errors.InvalidFrameError, ValueError)
 
 
-def test_reused_buffers_give_the_same_frames_and_keep_indices(bikes: Path) -> None:
-    with decode.open_video(bikes) as source:
-        fresh = [(b.y.copy(), b.index, b.time) for b in source.batches(16)]
-    with decode.open_video(bikes) as source:
-        kept = []
-        for batch in source.batches(16, reuse_buffers=3):
-            kept.append((batch.y.copy(), batch.index, batch.time))
-    assert len(kept) == len(fresh)
-    for (y_fresh, index_fresh, time_fresh), (y_kept, index_kept, time_kept) in zip(
-        fresh, kept, strict=True
-    ):
-        np.testing.assert_array_equal(y_kept, y_fresh)
-        # Index and time arrays stay valid after later batches reuse the planes.
-        np.testing.assert_array_equal(index_kept, index_fresh)
-        np.testing.assert_array_equal(time_kept, time_fresh)
-    with pytest.raises(ValueError, match="reuse_buffers"):
-        decode.open_video(bikes).batches(4, reuse_buffers=-1)
-
-
 def test_missing_frames_count_as_damage_without_decoder_errors() -> None:
     # FFmpeg does not always flag frames lost inside a file (it depends on
     # thread timing): a hole the size of 86 frames must still count.
     report = DecodeReport(expected_duration=10.0, frame_duration=0.04)
     times = [i * 0.04 for i in range(100)] + [(i + 86) * 0.04 for i in range(100, 164)]
     for t in times:
-        report._record_frame(t, 0.04)
-    report._finish(demuxer_failed=False)
+        report.record_frame(t, 0.04)
+    report.finish(demuxer_failed=False)
     assert report.decode_errors == 0 and not report.stopped_early
     assert report.frames_short
     assert report.lost_fraction == pytest.approx(0.344, abs=0.01)
     whole = DecodeReport(expected_duration=10.0, frame_duration=0.04)
     for i in range(250):
-        whole._record_frame(i * 0.04, 0.04)
-    whole._finish(demuxer_failed=False)
+        whole.record_frame(i * 0.04, 0.04)
+    whole.finish(demuxer_failed=False)
     assert not whole.frames_short and whole.lost_fraction == pytest.approx(0.0, abs=1e-9)

@@ -14,7 +14,7 @@ from conftest import BIKES_CUTS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from thumbsel import _core
+from thumbsel.features import FeatureExtractor, parallelism_disabled
 
 
 def decode_rgb(path: Path, limit: int | None = None) -> np.ndarray:
@@ -29,8 +29,8 @@ def bikes_rgb(bikes: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def bikes_analysis(bikes: Path) -> thumbsel.Analysis:
-    return thumbsel.analyze(bikes, progress=False)
+def bikes_frames(bikes: Path) -> thumbsel.FrameTable:
+    return thumbsel.analyze(bikes, progress=False).frames
 
 
 def hamming(a: int, b: int) -> int:
@@ -60,11 +60,11 @@ def test_hashes_agree_with_imagehash_on_real_clips(clip: str, bunny: Path) -> No
     from conftest import real_clip
 
     path = bunny if clip == "bigbuckbunny.mp4" else real_clip(clip)
-    analysis = thumbsel.analyze(path, progress=False)
+    table = thumbsel.analyze(path, progress=False).frames
     frames = decode_rgb(path)
-    assert analysis.frames.num_rows == len(frames)
+    assert len(table) == len(frames)
     d_close = p_close = 0
-    for dh, ph, rgb in zip(analysis.column("dhash"), analysis.column("phash"), frames, strict=True):
+    for dh, ph, rgb in zip(table.hashes("dhash"), table.hashes("phash"), frames, strict=True):
         image = Image.fromarray(rgb)
         d_close += hamming(dh, int(str(imagehash.dhash(image)), 16)) <= 4
         p_close += hamming(ph, int(str(imagehash.phash(image)), 16)) <= 4
@@ -93,38 +93,38 @@ def test_colour_and_exposure_match_numpy_definitions(bikes_rgb: np.ndarray) -> N
         assert ours["histogram"][i].sum() == pytest.approx(1.0, abs=1e-5)
 
 
-def test_cut_score_peaks_at_the_known_cuts(bikes_analysis: thumbsel.Analysis) -> None:
-    scores = np.nan_to_num(bikes_analysis.column("cut_score"))
-    frames = bikes_analysis.column("frame")
+def test_cut_score_peaks_at_the_known_cuts(bikes_frames: thumbsel.FrameTable) -> None:
+    scores = np.nan_to_num(bikes_frames.column("cut_score"))
+    frames = bikes_frames.frame_numbers
     top = set(frames[np.argsort(-scores)[:6]].tolist())
     assert set(BIKES_CUTS) <= top
-    hist = np.nan_to_num(bikes_analysis.column("histogram_distance"))
+    hist = np.nan_to_num(bikes_frames.column("histogram_distance"))
     within_shot = np.median(hist[[i for i in range(1, len(hist)) if i not in BIKES_CUTS]])
     assert all(hist[c] > 5 * within_shot for c in BIKES_CUTS)
-    assert np.isnan(bikes_analysis.column("cut_score")[0])
-    assert bikes_analysis.frames.column("cut_score").null_count == 1
+    assert np.isnan(bikes_frames.column("cut_score")[0])
+    assert bikes_frames.table.column("cut_score").null_count == 1
 
 
 def test_video_path_agrees_with_rgb_path(
-    bikes_analysis: thumbsel.Analysis, bikes_rgb: np.ndarray
+    bikes_frames: thumbsel.FrameTable, bikes_rgb: np.ndarray
 ) -> None:
     rgb = thumbsel.frame_features(bikes_rgb)
     for name, tolerance in [("brightness", 0.02), ("colorfulness", 3.0), ("saturation", 0.03)]:
-        np.testing.assert_allclose(bikes_analysis.column(name), rgb[name], atol=tolerance)
-    ratio = bikes_analysis.column("sharpness") / rgb["sharpness"]
+        np.testing.assert_allclose(bikes_frames.column(name), rgb[name], atol=tolerance)
+    ratio = bikes_frames.column("sharpness") / rgb["sharpness"]
     assert 0.8 < np.median(ratio) < 1.25
 
 
 def test_batches_and_threads_do_not_change_results(bikes_rgb: np.ndarray) -> None:
     frames = np.ascontiguousarray(bikes_rgb[:40])
     whole = thumbsel.frame_features(frames)
-    extractor = _core.FeatureExtractor(full_range=True)
+    extractor = FeatureExtractor(full_range=True)
     parts = [extractor.push_rgb(frames[i : i + 7]) for i in range(0, len(frames), 7)]
-    _core.set_threads(1)
+    thumbsel.set_threads(1)
     try:
         serial = thumbsel.frame_features(frames)
     finally:
-        _core.set_threads(None)
+        thumbsel.set_threads(None)
     for name, values in whole.items():
         joined = np.concatenate([p[name] for p in parts])
         np.testing.assert_array_equal(joined, values, err_msg=name)
@@ -166,26 +166,6 @@ def test_bad_arrays_raise_typed_errors(value: np.ndarray, message: str) -> None:
         thumbsel.frame_features(value)
 
 
-def test_core_boundary_checks_shapes_and_layout() -> None:
-    extractor = _core.FeatureExtractor()
-    y = np.zeros((2, 9, 7), np.uint8)
-    good = np.zeros((2, 5, 4), np.uint8)
-    assert extractor.push_yuv420(y, good, good)["brightness"].shape == (2,)
-    with pytest.raises(thumbsel.InvalidFrameError, match=r"\(2, 5, 4\)"):
-        extractor.push_yuv420(y, np.zeros((2, 4, 4), np.uint8), good)
-    with pytest.raises(ValueError, match="C-contiguous"):
-        extractor.push_yuv420(np.zeros((2, 9, 14), np.uint8)[:, :, ::2], good, good)
-    with pytest.raises(TypeError, match="numpy array"):
-        extractor.push_yuv420([[1]], good, good)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="matrix"):
-        _core.FeatureExtractor(matrix="srgb")
-    empty = extractor.push_yuv420(
-        np.zeros((0, 9, 7), np.uint8), np.zeros((0, 5, 4), np.uint8), good[:0]
-    )
-    assert empty["sharpness"].shape == (0,)
-    assert empty["histogram"].shape == (0, 64)
-
-
 @settings(max_examples=40, deadline=None)
 @given(
     height=st.integers(1, 40),
@@ -205,23 +185,27 @@ def test_any_shape_gives_finite_features(height: int, width: int, count: int, se
     assert np.all(result["bar_top"] <= height) and np.all(result["bar_left"] <= width)
 
 
-def test_padded_plane_views_score_like_packed_planes(bikes: Path) -> None:
+def test_padded_plane_views_score_like_packed_planes(carphone: Path) -> None:
     from thumbsel.decode import open_video
 
-    with open_video(bikes) as source:
-        views = next(iter(source.view_batches(12)))
-    # Views of the decoder's buffers, not copies.
+    # 176 pixels wide: FFmpeg pads its rows to 256 bytes.
+    with open_video(carphone) as source:
+        views = next(iter(source.batches(12)))
+    # Views of the decoder's buffers, not copies, with rows padded past the width.
     assert not any(plane.flags["OWNDATA"] for plane in [*views.y, *views.u, *views.v])
-    packed = _core.FeatureExtractor().push_yuv420(
-        np.stack(views.y), np.stack(views.u), np.stack(views.v)
+    assert any(plane.strides[0] > plane.shape[1] for plane in [*views.y, *views.u, *views.v])
+    packed = FeatureExtractor().push_yuv420_planes(
+        [np.ascontiguousarray(p) for p in views.y],
+        [np.ascontiguousarray(p) for p in views.u],
+        [np.ascontiguousarray(p) for p in views.v],
     )
-    strided = _core.FeatureExtractor().push_yuv420_planes(views.y, views.u, views.v)
+    strided = FeatureExtractor().push_yuv420_planes(views.y, views.u, views.v)
     for name, values in packed.items():
         np.testing.assert_array_equal(strided[name], values, err_msg=name)
 
 
 def test_plane_lists_are_checked() -> None:
-    extractor = _core.FeatureExtractor()
+    extractor = FeatureExtractor()
     y = np.zeros((9, 7), np.uint8)
     c = np.zeros((5, 4), np.uint8)
     assert extractor.push_yuv420_planes([y], [c], [c])["brightness"].shape == (1,)
@@ -235,6 +219,13 @@ def test_plane_lists_are_checked() -> None:
         extractor.push_yuv420_planes([y.astype(np.float32)], [c], [c])
     with pytest.raises(thumbsel.InvalidFrameError, match="empty"):
         extractor.push_yuv420_planes([np.zeros((0, 7), np.uint8)], [c], [c])
+    with pytest.raises(TypeError, match="numpy array"):
+        extractor.push_yuv420_planes([[[1]]], [c], [c])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="matrix"):
+        FeatureExtractor(matrix="srgb")
+    empty = extractor.push_yuv420_planes([], [], [])
+    assert empty["sharpness"].shape == (0,)
+    assert empty["histogram"].shape == (0, 64)
 
 
 def test_scoring_works_in_a_forked_child() -> None:
@@ -251,7 +242,57 @@ def test_scoring_works_in_a_forked_child() -> None:
 
 
 def _sharpness_in_child(frames: np.ndarray) -> np.ndarray:
+    # The parent had started its scoring threads, and THUMBSEL_THREADS is not set
+    # in the test run: the child scores serially.
+    assert parallelism_disabled()
     return thumbsel.frame_features(frames)["sharpness"]
+
+
+FORK_PROBE = """
+import os, sys
+import numpy as np
+import thumbsel
+from thumbsel.features import parallelism_disabled
+frames = np.random.default_rng(5).integers(0, 256, (4, 32, 48, 3), dtype=np.uint8)
+if sys.argv[1] == "used":
+    thumbsel.frame_features(frames)
+pid = os.fork()
+if pid == 0:
+    value = thumbsel.frame_features(frames)["sharpness"].sum()
+    os.write(1, f"{parallelism_disabled()} {value:.6f}\\n".encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", parallelism_disabled())
+"""
+
+
+@pytest.mark.parametrize(
+    ("used", "threads", "child_serial"),
+    [("used", None, True), ("used", "2", False), ("unused", None, False)],
+    ids=["pool-used", "threads-set-by-user", "pool-not-used"],
+)
+def test_a_forked_child_is_serial_only_when_it_must_be(
+    used: str, threads: str | None, child_serial: bool
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k != "THUMBSEL_THREADS"}
+    if threads is not None:
+        environment["THUMBSEL_THREADS"] = threads
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_PROBE, used],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    child, parent = done.stdout.splitlines()
+    assert child.split()[0] == str(child_serial)
+    assert parent == "parent False"
 
 
 def _textured_square(frame: np.ndarray, cx: int, cy: int, half: int, seed: int) -> None:

@@ -1,4 +1,4 @@
-"""thumbsel.analyze, the frame table, its Parquet form, the letterbox estimate and pick()."""
+"""The frame table: what analyze measures, its Parquet form read back, and the letterbox."""
 
 from __future__ import annotations
 
@@ -15,37 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 import thumbsel
 import videos
-from thumbsel import select
+from thumbsel.columns import FRAME_COLUMNS
 
-# The per-frame columns as README.md documents them ("Per-frame features").
-DOCUMENTED_FRAME_COLUMNS = (
-    "brightness",
-    "contrast",
-    "dark_fraction",
-    "bright_fraction",
-    "entropy",
-    "sharpness",
-    "gradient_energy",
-    "edge_density",
-    "colorfulness",
-    "saturation",
-    "dhash",
-    "phash",
-    "histogram",
-    "bar_top",
-    "bar_bottom",
-    "bar_left",
-    "bar_right",
-)
-CHANGE_COLUMNS = ("cut_score", "histogram_distance", "hash_distance", "motion")
-INTEGER_TYPES = {
-    "dhash": pa.uint64(),
-    "phash": pa.uint64(),
-    "bar_top": pa.int32(),
-    "bar_bottom": pa.int32(),
-    "bar_left": pa.int32(),
-    "bar_right": pa.int32(),
-}
 BIKES_FRAMES = 250
 BIKES_FPS = 25
 
@@ -53,6 +24,11 @@ BIKES_FPS = 25
 @pytest.fixture(scope="module")
 def bikes_analysis(bikes: Path) -> thumbsel.Analysis:
     return thumbsel.analyze(bikes, progress=False)
+
+
+@pytest.fixture(scope="module")
+def bikes_frames(bikes_analysis: thumbsel.Analysis) -> thumbsel.FrameTable:
+    return bikes_analysis.frames
 
 
 def hamming(a: int, b: int) -> int:
@@ -64,10 +40,10 @@ def hamming(a: int, b: int) -> int:
 
 def test_bikes_has_one_row_per_frame_at_exact_times(bikes_analysis: thumbsel.Analysis) -> None:
     table = bikes_analysis.frames
-    assert table.num_rows == BIKES_FRAMES
-    frames = np.asarray(table.column("frame").to_numpy())
+    assert len(table) == BIKES_FRAMES
+    frames = table.frame_numbers
     np.testing.assert_array_equal(frames, np.arange(BIKES_FRAMES))
-    times = np.asarray(table.column("time").to_numpy())
+    times = table.times
     # A constant 25 fps stream: frame n is presented at n / 25 s.
     np.testing.assert_allclose(times, frames / BIKES_FPS, rtol=0, atol=1e-9)
     assert bikes_analysis.complete
@@ -75,34 +51,28 @@ def test_bikes_has_one_row_per_frame_at_exact_times(bikes_analysis: thumbsel.Ana
     assert (bikes_analysis.video.width, bikes_analysis.video.height) == (640, 272)
 
 
-def test_frame_table_schema(bikes_analysis: thumbsel.Analysis) -> None:
-    schema = bikes_analysis.frames.schema
-    expected = {"frame", "time", *DOCUMENTED_FRAME_COLUMNS, *CHANGE_COLUMNS}
-    assert expected <= set(schema.names)
-    assert len(schema.names) == len(set(schema.names))
-
-    assert schema.field("frame").type == pa.int64()
-    assert schema.field("time").type == pa.float64()
-    for name, data_type in INTEGER_TYPES.items():
-        assert schema.field(name).type == data_type, name
+def test_frame_table_schema_comes_from_the_registry(bikes_frames: thumbsel.FrameTable) -> None:
+    schema = bikes_frames.table.schema
+    assert schema.names == [entry.name for entry in FRAME_COLUMNS]
+    for entry in FRAME_COLUMNS:
+        field = schema.field(entry.name)
+        assert field.type == entry.arrow_type, entry.name
+        metadata = field.metadata or {}
+        assert metadata.get(b"description", b"").decode() == entry.description
+        assert entry.description.strip(), f"{entry.name} has no description"
     histogram = schema.field("histogram").type
     assert pa.types.is_fixed_size_list(histogram)
     assert histogram.list_size == 64
     assert histogram.value_type == pa.float32()
-    for name in set(DOCUMENTED_FRAME_COLUMNS) - set(INTEGER_TYPES) - {"histogram"}:
-        assert schema.field(name).type == pa.float64(), name
-
-    for name in schema.names:
-        metadata = schema.field(name).metadata or {}
-        description = metadata.get(b"description", b"").decode()
-        assert description.strip(), f"{name} has no description"
 
 
-def test_only_the_first_frame_lacks_change_signals(bikes_analysis: thumbsel.Analysis) -> None:
-    table = bikes_analysis.frames
-    for name in ("frame", "time", *DOCUMENTED_FRAME_COLUMNS):
+def test_only_the_first_frame_lacks_change_signals(bikes_frames: thumbsel.FrameTable) -> None:
+    table = bikes_frames.table
+    for name in (entry.name for entry in FRAME_COLUMNS if not entry.nullable):
         assert table.column(name).null_count == 0, name
-    for name in CHANGE_COLUMNS:
+    change = [entry.name for entry in FRAME_COLUMNS if entry.nullable]
+    assert change == ["cut_score", "histogram_distance", "hash_distance", "motion"]
+    for name in change:
         column = table.column(name)
         assert table.schema.field(name).nullable, name
         assert column.null_count == 1, name
@@ -110,21 +80,19 @@ def test_only_the_first_frame_lacks_change_signals(bikes_analysis: thumbsel.Anal
         assert column[1].as_py() is not None, name
 
 
-def test_frame_values_are_in_their_documented_ranges(bikes_analysis: thumbsel.Analysis) -> None:
-    table = bikes_analysis.frames
+def test_frame_values_are_in_their_documented_ranges(bikes_frames: thumbsel.FrameTable) -> None:
     for name in ("brightness", "contrast", "dark_fraction", "bright_fraction", "saturation"):
-        values = bikes_analysis.column(name)
+        values = bikes_frames.column(name)
         assert ((values >= 0) & (values <= 1)).all(), name
-    entropy = bikes_analysis.column("entropy")
+    entropy = bikes_frames.column("entropy")
     assert ((entropy >= 0) & (entropy <= 8)).all()
-    histogram = np.asarray(table.column("histogram").combine_chunks().flatten().to_numpy())
-    sums = histogram.reshape(BIKES_FRAMES, 64).sum(axis=1)
+    sums = bikes_frames.histograms().sum(axis=1)
     np.testing.assert_allclose(sums, 1.0, atol=1e-4)
-    hash_distance = bikes_analysis.column("hash_distance")[1:]
+    hash_distance = bikes_frames.column("hash_distance")[1:]
     np.testing.assert_array_equal(hash_distance, np.round(hash_distance))
     assert ((hash_distance >= 0) & (hash_distance <= 64)).all()
     # hash_distance is the pHash Hamming distance to the previous frame.
-    phash = [int(h) for h in bikes_analysis.column("phash")]
+    phash = [int(h) for h in bikes_frames.hashes("phash")]
     expected = [hamming(a, b) for a, b in itertools.pairwise(phash)]
     np.testing.assert_array_equal(hash_distance, expected)
 
@@ -133,55 +101,58 @@ def test_frame_values_are_in_their_documented_ranges(bikes_analysis: thumbsel.An
 
 
 def test_parquet_round_trip_keeps_table_and_metadata(
-    bikes_analysis: thumbsel.Analysis, tmp_path: Path
+    bikes_frames: thumbsel.FrameTable, bikes: Path, tmp_path: Path
 ) -> None:
     target = tmp_path / "frames.parquet"
-    bikes_analysis.to_parquet(target)
-    table = pq.read_table(target)
+    bikes_frames.to_parquet(target)
+    again = thumbsel.FrameTable.read_parquet(target)
 
-    assert table.equals(bikes_analysis.frames)
-    assert table.schema.equals(bikes_analysis.frames.schema, check_metadata=False)
-    for name in table.schema.names:
-        original = bikes_analysis.frames.schema.field(name).metadata
-        assert table.schema.field(name).metadata == original, name
-
-    stored = json.loads(table.schema.metadata[b"thumbsel"])
-    video = stored["video"]
-    assert (video["width"], video["height"]) == (640, 272)
-    assert video["frame_rate"] == pytest.approx(BIKES_FPS)
-    decode = stored["decode"]
-    assert decode["frames_decoded"] == BIKES_FRAMES
-    assert decode["summary"] == bikes_analysis.decode.summary()
-    assert "250 frames" in decode["summary"]
+    assert again.table.equals(bikes_frames.table)
+    for name in again.table.schema.names:
+        original = bikes_frames.table.schema.field(name).metadata
+        assert again.table.schema.field(name).metadata == original, name
+    assert again.video == bikes_frames.video
+    assert again.decode == bikes_frames.decode
+    assert again.decode.summary() == bikes_frames.decode.summary()
+    assert "250 frames" in again.decode.summary()
+    assert again.source == bikes_frames.source
+    assert again.source is not None and again.source.path == str(bikes)
+    assert again.letterbox == bikes_frames.letterbox
+    # Plain pyarrow reads it too, with the metadata as JSON.
+    stored = json.loads(pq.read_schema(target).metadata[b"thumbsel"])
+    assert (stored["video"]["width"], stored["video"]["height"]) == (640, 272)
+    assert stored["video"]["frame_rate"] == pytest.approx(BIKES_FPS)
+    assert stored["decode"]["frames_decoded"] == BIKES_FRAMES
+    assert stored["source"]["size"] == bikes.stat().st_size
     assert not list(tmp_path.glob("*.part"))
 
 
-def test_parquet_output_is_deterministic(bikes_analysis: thumbsel.Analysis, tmp_path: Path) -> None:
+def test_parquet_output_is_deterministic(bikes_frames: thumbsel.FrameTable, tmp_path: Path) -> None:
     first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
-    bikes_analysis.to_parquet(first)
-    bikes_analysis.to_parquet(second)
+    bikes_frames.to_parquet(first)
+    bikes_frames.to_parquet(second)
     assert first.read_bytes() == second.read_bytes()
     # Overwriting an existing file gives the same bytes again.
-    bikes_analysis.to_parquet(first)
+    bikes_frames.to_parquet(first)
     assert first.read_bytes() == second.read_bytes()
 
 
 def test_parquet_into_a_file_instead_of_a_directory(
-    bikes_analysis: thumbsel.Analysis, tmp_path: Path
+    bikes_frames: thumbsel.FrameTable, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file\n")
     with pytest.raises(thumbsel.OutputError):
-        bikes_analysis.to_parquet(blocker / "frames.parquet")
+        bikes_frames.to_parquet(blocker / "frames.parquet")
     assert blocker.read_text() == "a file\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-directory"]
 
 
 def test_failed_parquet_write_keeps_the_previous_file(
-    bikes_analysis: thumbsel.Analysis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bikes_frames: thumbsel.FrameTable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "frames.parquet"
-    bikes_analysis.to_parquet(target)
+    bikes_frames.to_parquet(target)
     before = target.read_bytes()
     calls: list[Any] = []
 
@@ -192,7 +163,7 @@ def test_failed_parquet_write_keeps_the_previous_file(
 
     monkeypatch.setattr(pq, "write_table", write_half_then_fail)
     with pytest.raises(thumbsel.OutputError):
-        bikes_analysis.to_parquet(target)
+        bikes_frames.to_parquet(target)
 
     assert len(calls) == 1
     assert Path(calls[0]) != target  # written under a temporary name
@@ -236,22 +207,22 @@ def assert_letterbox(
 
 def test_letterbox_bars_are_found(tmp_path: Path) -> None:
     written = videos.write_video(tmp_path / "letterbox.mp4", with_bars(textured(30), BAR, BAR))
-    analysis = thumbsel.analyze(written.path, progress=False)
-    assert analysis.video.width == CONTENT_WIDTH
-    assert analysis.video.height == CONTENT_HEIGHT + 2 * BAR
-    assert_letterbox(analysis.letterbox, BAR, BAR)
+    frames = thumbsel.analyze(written.path, progress=False).frames
+    assert frames.video.width == CONTENT_WIDTH
+    assert frames.video.height == CONTENT_HEIGHT + 2 * BAR
+    assert_letterbox(frames.letterbox, BAR, BAR)
 
 
 def test_pillarbox_bars_of_different_sizes(tmp_path: Path) -> None:
     written = videos.write_video(
         tmp_path / "pillarbox.mp4", with_bars(textured(30), 0, 0, left=24, right=8)
     )
-    assert_letterbox(thumbsel.analyze(written.path, progress=False).letterbox, 0, 0, 24, 8)
+    assert_letterbox(thumbsel.analyze(written.path, progress=False).frames.letterbox, 0, 0, 24, 8)
 
 
 def test_no_bars_gives_zero(tmp_path: Path) -> None:
     written = videos.write_video(tmp_path / "plain.mp4", textured(30))
-    assert thumbsel.analyze(written.path, progress=False).letterbox == thumbsel.Letterbox()
+    assert thumbsel.analyze(written.path, progress=False).frames.letterbox == thumbsel.Letterbox()
 
 
 def test_fade_to_black_keeps_the_bars(tmp_path: Path) -> None:
@@ -259,10 +230,10 @@ def test_fade_to_black_keeps_the_bars(tmp_path: Path) -> None:
     black = np.zeros_like(picture[0])
     frames = [*picture, *videos.fade_frames(picture[-1], black, 10), *[black] * 15]
     written = videos.write_video(tmp_path / "fade.mp4", with_bars(frames, BAR, BAR))
-    analysis = thumbsel.analyze(written.path, progress=False)
+    frames = thumbsel.analyze(written.path, progress=False).frames
     # The black frames themselves look barred all over.
-    assert analysis.column("bar_top")[-1] >= analysis.video.height // 2
-    assert_letterbox(analysis.letterbox, BAR, BAR)
+    assert frames.column("bar_top")[-1] >= frames.video.height // 2
+    assert_letterbox(frames.letterbox, BAR, BAR)
 
 
 def test_mostly_black_title_keeps_the_bars(tmp_path: Path) -> None:
@@ -273,64 +244,134 @@ def test_mostly_black_title_keeps_the_bars(tmp_path: Path) -> None:
     written = videos.write_video(
         tmp_path / "mostly-black.mp4", with_bars([*picture, *[black] * 40], BAR, BAR)
     )
-    assert_letterbox(thumbsel.analyze(written.path, progress=False).letterbox, BAR, BAR)
+    assert_letterbox(thumbsel.analyze(written.path, progress=False).frames.letterbox, BAR, BAR)
 
 
 def test_all_black_title_has_no_bars(tmp_path: Path) -> None:
     written = videos.write_video(
         tmp_path / "black.mp4", videos.solid_color_frames((0, 0, 0), 20, width=160, height=96)
     )
-    assert thumbsel.analyze(written.path, progress=False).letterbox == thumbsel.Letterbox()
+    assert thumbsel.analyze(written.path, progress=False).frames.letterbox == thumbsel.Letterbox()
 
 
-# --- pick ------------------------------------------------------------------------
+# --- reading a table back, and refusing the wrong one ---------------------------
 
 
-def test_pick_on_bikes(bikes_analysis: thumbsel.Analysis) -> None:
-    candidates = thumbsel.pick(bikes_analysis, 5)
-    assert 1 <= len(candidates) <= 5
-    assert [c.rank for c in candidates] == list(range(1, len(candidates) + 1))
-    scores = [c.score for c in candidates]
-    # Later ranks trade score for variety (MMR), but the first is the best.
-    assert scores[0] == max(scores)
-
-    frames = bikes_analysis.column("frame")
-    times = bikes_analysis.column("time")
-    phash = bikes_analysis.column("phash")
-    reasons = select.rejection_reasons(bikes_analysis)
-    assert len({c.frame for c in candidates}) == len(candidates)
-    for candidate in candidates:
-        row = int(np.flatnonzero(frames == candidate.frame)[0])
-        assert reasons[row] is None, (candidate.frame, reasons[row])
-        assert candidate.time == times[row]
-        assert candidate.phash == thumbsel.hash_hex(phash[row])
-    # bikes has six shots; five candidates come from five of them.
-    assert len({c.shot for c in candidates}) == len(candidates)
-    for i, a in enumerate(candidates):
-        for b in candidates[i + 1 :]:
-            distance = hamming(int(a.phash, 16), int(b.phash, 16))
-            assert distance > select.SelectionOptions().duplicate_hash_bits, (a.frame, b.frame)
-
-    again = thumbsel.pick(bikes_analysis, 5)
-    assert [c.to_dict() for c in again] == [c.to_dict() for c in candidates]
+def rewrite_metadata(source: Path, target: Path, **changes: Any) -> None:
+    """Copy a frame table with some of its thumbsel metadata changed."""
+    table = pq.read_table(source)
+    metadata = dict(table.schema.metadata)
+    stored = json.loads(metadata[b"thumbsel"])
+    stored.update(changes)
+    metadata[b"thumbsel"] = json.dumps(stored).encode()
+    pq.write_table(table.replace_schema_metadata(metadata), target)
 
 
-def test_pick_rejects_k_below_one(bikes_analysis: thumbsel.Analysis) -> None:
-    with pytest.raises(ValueError):
-        thumbsel.pick(bikes_analysis, 0)
+@pytest.fixture(scope="module")
+def saved(bikes_frames: thumbsel.FrameTable, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("saved") / "frames.parquet"
+    bikes_frames.to_parquet(target)
+    return target
 
 
-def test_pick_never_offers_black_frames(tmp_path: Path) -> None:
-    # A still picture can give only one candidate; asking for more must not
-    # fill the list with the black frames, which look nothing like it.
-    black_frames = 20
-    still = next(videos.moving_pattern_frames(1, seed=6))
-    frames = [*videos.solid_color_frames((0, 0, 0), black_frames), *[still] * 20]
-    written = videos.write_video(tmp_path / "black-then-picture.mp4", frames, fps=10)
-    analysis = thumbsel.analyze(written.path, progress=False)
+def broken_table(kind: str, folder: Path, saved: Path) -> Path:
+    """A file that ``read_parquet`` must refuse, of the given kind."""
+    target = folder / f"{kind}.parquet"
+    if kind == "missing":
+        return target
+    if kind == "directory":
+        return folder
+    if kind == "not-parquet":
+        target.write_text("not parquet")
+    elif kind == "no-metadata":
+        pq.write_table(pa.table({"a": [1]}), target)
+    elif kind == "old-format":
+        rewrite_metadata(saved, target, format_version=1)
+    elif kind == "other-features":
+        rewrite_metadata(saved, target, features_version=999, thumbsel_version="9.9.9")
+    elif kind == "missing-column":
+        pq.write_table(pq.read_table(saved).drop_columns(["sharpness"]), target)
+    return target
 
-    reasons = select.rejection_reasons(analysis)
-    assert all(reason is not None for reason in reasons[:black_frames])
-    candidates = thumbsel.pick(analysis, 5)
-    assert candidates, "the textured segment offers at least one frame"
-    assert all(c.frame >= black_frames for c in candidates), [c.frame for c in candidates]
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing", "no such file"),
+        ("directory", "is a directory"),
+        ("not-parquet", "not a Parquet file"),
+        ("no-metadata", "not a thumbsel frame table"),
+        ("old-format", "frame table format 1"),
+        ("other-features", "measured by thumbsel 9.9.9, whose features"),
+        ("missing-column", "missing columns sharpness"),
+    ],
+)
+def test_read_parquet_refuses_with_one_line(
+    kind: str, message: str, saved: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(thumbsel.FrameTableError, match=message) as caught:
+        thumbsel.FrameTable.read_parquet(broken_table(kind, tmp_path, saved))
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, thumbsel.ThumbselError)
+
+
+def test_a_table_is_bound_only_to_the_video_it_was_measured_on(
+    saved: Path, bikes: Path, carphone: Path, tmp_path: Path
+) -> None:
+    frames = thumbsel.FrameTable.read_parquet(saved)
+    with pytest.raises(thumbsel.FrameTableError, match="measured on another file") as caught:
+        frames.for_video(carphone)
+    assert "\n" not in str(caught.value)
+    # A copy under another name holds the same bytes: it is the same video.
+    copy = tmp_path / "renamed.mp4"
+    copy.write_bytes(bikes.read_bytes())
+    bound = frames.for_video(copy)
+    assert bound.path == str(copy)
+    assert bound.table.equals(frames.table)
+    with pytest.raises(thumbsel.VideoOpenError, match="no such file"):
+        frames.for_video(tmp_path / "gone.mp4")
+
+
+def test_a_pick_table_reads_back_as_the_frame_table(
+    bikes_frames: thumbsel.FrameTable, tmp_path: Path
+) -> None:
+    shots = thumbsel.detect_shots(bikes_frames)
+    selection = thumbsel.select(bikes_frames, shots, 3)
+    from thumbsel.outputs.tables import write_frames
+
+    write_frames(bikes_frames, shots, selection, tmp_path / "frames.parquet")
+    stored = pq.read_table(tmp_path / "frames.parquet")
+    assert stored.column_names[-4:] == ["shot", "in_transition", "score", "rejected"]
+    assert stored.column("rejected").to_pylist() == list(selection.rejected)
+    again = thumbsel.FrameTable.read_parquet(tmp_path / "frames.parquet")
+    assert again.table.equals(bikes_frames.table)
+
+
+def test_arrays_are_read_only(bikes_frames: thumbsel.FrameTable) -> None:
+    for array in (
+        bikes_frames.column("brightness"),
+        bikes_frames.histograms(),
+        bikes_frames.hashes("phash"),
+        bikes_frames.times,
+    ):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0
+
+
+def test_from_columns_checks_what_it_is_given() -> None:
+    from tables import VIDEO, make_frames
+
+    data = make_frames(5)
+    frames = thumbsel.FrameTable.from_columns(data, video=VIDEO)
+    assert len(frames) == 5 and frames.path == ""
+    # NaN in a change column is null; NaN elsewhere (no saliency) is a value.
+    assert frames.table.column("motion").null_count == 1
+    data["saliency_x"][2] = np.nan
+    assert np.isnan(thumbsel.FrameTable.from_columns(data, video=VIDEO).column("saliency_x")[2])
+    del data["sharpness"]
+    with pytest.raises(thumbsel.FrameTableError, match="missing columns: sharpness"):
+        thumbsel.FrameTable.from_columns(data, video=VIDEO)
+    short = make_frames(5)
+    short["entropy"] = short["entropy"][:3]
+    with pytest.raises(thumbsel.FrameTableError, match="different lengths"):
+        thumbsel.FrameTable.from_columns(short, video=VIDEO)

@@ -10,17 +10,20 @@ import pytest
 import thumbsel
 from conftest import BIKES_CUTS
 from episodes import Episode, match_boundaries, precision_recall_f1
-from thumbsel.shots import ShotOptions, detect_shots, shots_csv
+from tables import make_frames, table, with_shots
+from thumbsel import FrameTable, ShotDetection, ShotOptions, detect_shots
 
 
-def boundaries_of(analysis: thumbsel.Analysis) -> list[tuple[int, str]]:
-    return [(s.start_frame, s.transition_in or "") for s in analysis.shots[1:]]
+def boundaries_of(detection: ShotDetection) -> list[tuple[int, str]]:
+    return [(s.start_frame, s.transition_in or "") for s in detection.shots[1:]]
 
 
-def test_shots_partition_the_title(episode_analysis: thumbsel.Analysis) -> None:
-    shots = episode_analysis.shots
+def test_shots_partition_the_title(
+    episode_frames: FrameTable, episode_shots: ShotDetection
+) -> None:
+    shots = episode_shots.shots
     assert shots[0].start_frame == 0 and shots[0].transition_in is None
-    assert shots[-1].end_frame == episode_analysis.frames.num_rows
+    assert shots[-1].end_frame == len(episode_frames)
     for before, after in itertools.pairwise(shots):
         assert before.end_frame == after.start_frame
         assert before.end_time == pytest.approx(after.start_time)
@@ -28,10 +31,8 @@ def test_shots_partition_the_title(episode_analysis: thumbsel.Analysis) -> None:
     assert [s.index for s in shots] == list(range(len(shots)))
 
 
-def test_boundaries_match_ground_truth(
-    episode: Episode, episode_analysis: thumbsel.Analysis
-) -> None:
-    predicted = [frame for frame, _ in boundaries_of(episode_analysis)]
+def test_boundaries_match_ground_truth(episode: Episode, episode_shots: ShotDetection) -> None:
+    predicted = [frame for frame, _ in boundaries_of(episode_shots)]
     truth = [frame for frame, _ in episode.boundaries]
     tp, fp, fn = match_boundaries(predicted, truth, tolerance=1)
     precision, recall, f1 = precision_recall_f1(tp, fp, fn)
@@ -40,10 +41,10 @@ def test_boundaries_match_ground_truth(
 
 @pytest.mark.parametrize("kind", ["cut", "fade", "dissolve"])
 def test_each_transition_kind_is_found_and_named(
-    episode: Episode, episode_analysis: thumbsel.Analysis, kind: str
+    episode: Episode, episode_shots: ShotDetection, kind: str
 ) -> None:
     tolerance = 1
-    found = dict(boundaries_of(episode_analysis))
+    found = dict(boundaries_of(episode_shots))
     truth = [frame for frame, k in episode.boundaries if k == kind]
     assert truth, f"the episode has no {kind}"
     hits = 0
@@ -54,10 +55,8 @@ def test_each_transition_kind_is_found_and_named(
     assert hits / len(truth) >= 0.9, (kind, truth, found)
 
 
-def test_flashes_and_pans_are_not_cuts(
-    episode: Episode, episode_analysis: thumbsel.Analysis
-) -> None:
-    predicted = {frame for frame, _ in boundaries_of(episode_analysis)}
+def test_flashes_and_pans_are_not_cuts(episode: Episode, episode_shots: ShotDetection) -> None:
+    predicted = {frame for frame, _ in boundaries_of(episode_shots)}
     truth = {frame for frame, _ in episode.boundaries}
     for kind in ("flash", "pan"):
         frames = np.flatnonzero(episode.frame_kind == kind)
@@ -70,34 +69,79 @@ def test_flashes_and_pans_are_not_cuts(
 
 
 def test_real_clip_cuts_exactly(bikes: Path) -> None:
-    analysis = thumbsel.analyze(bikes, progress=False)
-    assert [s.start_frame for s in analysis.shots[1:]] == list(BIKES_CUTS)
-    assert {s.transition_in for s in analysis.shots[1:]} == {"cut"}
+    shots = detect_shots(thumbsel.analyze(bikes, progress=False).frames).shots
+    assert [s.start_frame for s in shots[1:]] == list(BIKES_CUTS)
+    assert {s.transition_in for s in shots[1:]} == {"cut"}
 
 
-def test_min_shot_length_merges_close_boundaries(episode_analysis: thumbsel.Analysis) -> None:
-    long = detect_shots(episode_analysis, ShotOptions(min_shot_frames=40))
-    assert all(s.frame_count >= 40 for s in long.shots[1:-1])
-    assert len(long.shots) < len(episode_analysis.shots)
-    with pytest.raises(ValueError, match="min_shot_frames"):
-        detect_shots(episode_analysis, ShotOptions(min_shot_frames=0))
-
-
-def test_transition_frames_are_marked(
-    episode: Episode, episode_analysis: thumbsel.Analysis
+def test_min_shot_length_merges_close_boundaries(
+    episode_frames: FrameTable, episode_shots: ShotDetection
 ) -> None:
-    marked = episode_analysis.shot_detection.in_transition
+    long = detect_shots(episode_frames, ShotOptions(min_shot_frames=40))
+    assert all(s.frame_count >= 40 for s in long.shots[1:-1])
+    assert len(long.shots) < len(episode_shots.shots)
+    with pytest.raises(ValueError, match="min_shot_frames"):
+        detect_shots(episode_frames, ShotOptions(min_shot_frames=0))
+
+
+def test_transition_frames_are_marked(episode: Episode, episode_shots: ShotDetection) -> None:
+    marked = episode_shots.in_transition
     for kind in ("black", "dissolve"):
         frames = np.flatnonzero(episode.frame_kind == kind)
         assert marked[frames].mean() >= 0.9, kind
 
 
-def test_csv_uses_pyscenedetect_layout(episode_analysis: thumbsel.Analysis) -> None:
-    text = shots_csv(episode_analysis.shots, episode_analysis.video.frame_rate)
-    lines = text.splitlines()
-    assert lines[0].startswith("Scene Number,Start Frame,Start Timecode,Start Time (seconds)")
-    assert len(lines) == len(episode_analysis.shots) + 1
-    first = lines[1].split(",")
-    assert first[0] == "1" and first[1] == "1" and first[2] == "00:00:00.000"
-    last = lines[-1].split(",")
-    assert int(last[4]) == episode_analysis.frames.num_rows
+# ---------------------------------------------------------------- hand-built tables
+
+
+def test_hand_built_cuts_are_found_exactly() -> None:
+    data = make_frames(90)
+    with_shots(data, [30, 60])
+    detection = detect_shots(table(data))
+    assert boundaries_of(detection) == [(30, "cut"), (60, "cut")]
+    assert [s.frame_count for s in detection.shots] == [30, 30, 30]
+    assert detection.shot_of_frame.tolist() == [0] * 30 + [1] * 30 + [2] * 30
+    # The frames around each cut are transition frames, the rest are not.
+    marked = set(np.flatnonzero(detection.in_transition).tolist())
+    assert {29, 30} <= marked and not marked & {10, 45, 75}
+
+
+def test_a_flash_is_not_a_cut() -> None:
+    data = make_frames(60)
+    # Frames 30-31 are a different picture, then the first picture returns.
+    data["phash"][30:32] = np.uint64(0xFFFF0000FFFF0000)
+    for frame in (30, 32):
+        data["cut_score"][frame] = 80.0
+        data["histogram_distance"][frame] = 0.8
+        data["hash_distance"][frame] = 32.0
+    assert boundaries_of(detect_shots(table(data))) == []
+
+
+def test_a_pan_is_not_a_cut() -> None:
+    # High change on every frame: nothing stands out against its neighbours.
+    rng = np.random.default_rng(1)
+    data = make_frames(80)
+    data["phash"][:] = rng.integers(0, 2**63, 80, dtype=np.int64).astype(np.uint64)
+    data["cut_score"][1:] = 45.0
+    data["histogram_distance"][1:] = 0.5
+    data["hash_distance"][1:] = 30.0
+    assert boundaries_of(detect_shots(table(data))) == []
+
+
+def test_a_run_of_black_frames_is_a_fade() -> None:
+    data = make_frames(90)
+    with_shots(data, [50])
+    data["cut_score"][50] = data["histogram_distance"][50] = data["hash_distance"][50] = 0.0
+    data["brightness"][40:50] = 0.01
+    data["contrast"][40:50] = 0.005
+    detection = detect_shots(table(data))
+    assert boundaries_of(detection) == [(50, "fade")]
+    assert detection.in_transition[40:50].all()
+
+
+def test_shots_refuse_tables_of_another_length() -> None:
+    data = make_frames(40)
+    frames = table(data)
+    other = detect_shots(table(make_frames(30)))
+    with pytest.raises(ValueError, match="30 frames"):
+        thumbsel.select(frames, other)

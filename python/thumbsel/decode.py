@@ -16,10 +16,10 @@ import os
 import re
 import weakref
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import av
 import numpy as np
@@ -34,6 +34,7 @@ from av.video.reformatter import ColorRange, Colorspace
 from av.video.stream import VideoStream
 
 from thumbsel.errors import EmptyVideoError, NoVideoStreamError, VideoOpenError
+from thumbsel.video import DecodeReport, MatrixName, VideoInfo
 
 __all__ = [
     "DecodeReport",
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 Plane = npt.NDArray[np.uint8]
-MatrixName = Literal["bt601", "bt709"]
 
 # Formats whose planes already are 8-bit 4:2:0 and can be copied as they are.
 _DIRECT_FORMATS = frozenset({"yuv420p", "yuvj420p"})
@@ -58,13 +58,6 @@ _BT601_COLORSPACES = frozenset({5, 6})
 _PROBE_PACKET_LIMIT = 300
 # Used to extrapolate times only when the stream declares no frame rate.
 _FALLBACK_FRAME_DURATION = 1 / 25
-# A hole between decoded frames longer than this many frame durations means
-# frames were lost (only trusted when decoding reported damage).
-_HOLE_IN_FRAMES = 2.5
-# Ending this much before the declared duration counts as stopping early;
-# containers round durations, so a frame or two of slack is needed.
-_EARLY_END_SECONDS = 0.5
-_EARLY_END_FRAMES = 3
 # Two times closer than this are the same frame (both come from the same pts).
 _TIME_TOLERANCE = 1e-6
 # How far before a wanted frame successive seek attempts aim, in seconds. The
@@ -76,64 +69,15 @@ _SEEK_MARGINS = (0.0, 2.0, 20.0)
 _DEFAULT_KEYFRAME_INTERVAL = 2.0
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a video stream is, as delivered by :class:`VideoSource`.
-
-    ``width`` and ``height`` are the display size (after rotation).
-    ``full_range`` and ``matrix`` describe the Y/U/V planes handed out by
-    :meth:`VideoSource.batches`, which matters when a source in another pixel
-    format (RGB, gray, ...) is converted on the way.
-    """
-
-    path: str
-    container: str
-    codec: str
-    width: int
-    height: int
-    pixel_format: str
-    full_range: bool
-    matrix: MatrixName
-    rotation: int
-    """Degrees clockwise (0, 90, 180, 270) the coded picture is turned for display."""
-    frame_rate: float
-    """Average frames per second; 0.0 when unknown."""
-    duration: float | None
-    """Seconds, when the container declares it."""
-    estimated_frames: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form, for JSON output."""
-        return asdict(self)
-
-
 @dataclass
 class FrameBatch:
-    """Consecutive decoded frames as 8-bit 4:2:0 planes in display orientation.
+    """Consecutive decoded frames as per-frame 8-bit 4:2:0 planes, without copying.
 
-    ``y`` is (N, H, W); ``u`` and ``v`` are (N, (H+1)//2, (W+1)//2); all uint8
-    and C-contiguous. ``index`` is the 0-based position of each frame in
-    decoding output order and ``time`` its presentation time in seconds from
-    the stream start.
-    """
-
-    y: Plane
-    u: Plane
-    v: Plane
-    index: npt.NDArray[np.int64]
-    time: npt.NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return int(self.index.shape[0])
-
-
-@dataclass
-class FrameViews:
-    """Consecutive decoded frames as per-frame plane views, without copying.
-
-    Each entry of ``y``, ``u`` and ``v`` is a 2-D uint8 array that may have
-    padded rows (a view of the decoder's buffer, which it keeps alive), in
-    display orientation. Same ``index`` and ``time`` as :class:`FrameBatch`.
+    Each entry of ``y``, ``u`` and ``v`` is a 2-D uint8 array in display
+    orientation whose rows may be padded (a view of the decoder's buffer,
+    which it keeps alive); ``u`` and ``v`` are ``((H+1)//2, (W+1)//2)``.
+    ``index`` is the 0-based position of each frame in decoding output order
+    and ``time`` its presentation time in seconds from the stream start.
     """
 
     y: list[Plane]
@@ -144,102 +88,6 @@ class FrameViews:
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
-
-
-@dataclass
-class DecodeReport:
-    """How complete one decoding pass was; filled in while iterating."""
-
-    frames_decoded: int = 0
-    decode_errors: int = 0
-    """Packets or frames that failed or came out damaged."""
-    stopped_early: bool = False
-    frames_short: bool = False
-    """Far fewer frames decoded than the stream's average rate and duration promise.
-
-    Damage inside a file is not always flagged by FFmpeg (with frame
-    threading, whether a broken frame is marked corrupt depends on timing),
-    so the frame count is checked against rate x duration, which holds for
-    variable frame rates too."""
-    """Decoding ended on an error, or the data ended well before the declared duration."""
-    last_time: float | None = None
-    """Latest presentation time reached, in seconds."""
-    expected_duration: float | None = None
-    first_time: float | None = None
-    skipped_time: float = 0.0
-    """Seconds of holes between decoded frames that are longer than a few frames."""
-    frame_duration: float | None = None
-    """Nominal seconds per frame (from the average frame rate), when known."""
-    last_frame_duration: float | None = None
-    """Seconds the latest frame lasts by its own timing, when the container says."""
-
-    @property
-    def covered_until(self) -> float | None:
-        """End of the last decoded frame, in seconds."""
-        if self.last_time is None:
-            return None
-        return self.last_time + (self.last_frame_duration or self.frame_duration or 0.0)
-
-    @property
-    def lost_fraction(self) -> float | None:
-        """Estimated share (0..1) of the stream's duration that was not decoded."""
-        if self.expected_duration is None or self.expected_duration <= 0:
-            return None
-        covered_until = self.covered_until
-        if covered_until is None:
-            return 1.0
-        missing = max(0.0, self.expected_duration - covered_until)
-        # Holes are also what variable-frame-rate video looks like, so they
-        # only count as losses when the decoder reported damage.
-        if self.decode_errors or self.frames_short:
-            missing += self.skipped_time
-        return min(1.0, missing / self.expected_duration)
-
-    def summary(self) -> str:
-        """One line for logs and reports."""
-        text = f"decoded {_count(self.frames_decoded, 'frame')}"
-        covered_until = self.covered_until
-        if covered_until is not None:
-            text += f" up to {covered_until:.2f} s"
-        if self.expected_duration is not None:
-            text += f" of {self.expected_duration:.2f} s"
-        lost = self.lost_fraction
-        if lost is not None and (lost >= 0.01 or self.stopped_early):
-            percent = round(lost * 100)
-            amount = f"about {percent}%" if percent else "less than 1%"
-            text += f"; {amount} of the video could not be decoded"
-        elif self.stopped_early:
-            text += "; decoding stopped early"
-        if self.decode_errors:
-            errors = _count(self.decode_errors, "decode error")
-            text += f" ({errors})" if ";" in text else f"; {errors}"
-        return text
-
-    def _record_frame(self, time: float, duration: float | None) -> None:
-        # The first frame is due at 0.0, each later one when the previous ends;
-        # own frame durations keep variable-frame-rate pauses from looking like holes.
-        expected = 0.0 if self.last_time is None else self.covered_until or 0.0
-        hole = time - expected
-        if self.frame_duration and hole > (_HOLE_IN_FRAMES - 1) * self.frame_duration:
-            self.skipped_time += hole
-        if self.first_time is None:
-            self.first_time = time
-        if self.last_time is None or time >= self.last_time:
-            self.last_time = time
-            self.last_frame_duration = duration
-        self.frames_decoded += 1
-
-    def _finish(self, *, demuxer_failed: bool) -> None:
-        shortfall = None
-        covered_until = self.covered_until
-        if self.expected_duration is not None:
-            shortfall = self.expected_duration - (covered_until or 0.0)
-        slack = max(_EARLY_END_SECONDS, _EARLY_END_FRAMES * (self.frame_duration or 0.0))
-        self.stopped_early = demuxer_failed or (shortfall is not None and shortfall > slack)
-        if self.expected_duration and self.frame_duration:
-            expected_frames = self.expected_duration / self.frame_duration
-            tolerance = max(3.0, 0.01 * expected_frames)
-            self.frames_short = self.frames_decoded < expected_frames - tolerance
 
 
 @dataclass(frozen=True)
@@ -284,7 +132,7 @@ class VideoSource:
         try:
             stream = _select_video_stream(container, self.path)
             first_frame = _first_frame(container, stream)
-            self.info, self._layout = _describe(self.path, container, stream, first_frame)
+            self.info, self._layout = _describe(container, stream, first_frame)
         finally:
             container.close()
         self.report = self._new_report()
@@ -310,43 +158,24 @@ class VideoSource:
         for running in list(self._running_passes):
             running.close()
 
-    def view_batches(self, batch_size: int = 32) -> Iterator[FrameViews]:
-        """Like :meth:`batches`, but hands out views of the decoder's buffers.
-
-        Nothing is copied for 8-bit 4:2:0 sources in their stored
-        orientation; other formats are converted once, rotated ones rotated
-        into fresh arrays. The views keep their frames' buffers alive.
-        """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.report = self._new_report()
-        running = self._generate_batches(batch_size, self.report, 0, views=True)
-        self._running_passes.add(running)
-        return running  # type: ignore[return-value]
-
-    def batches(self, batch_size: int = 32, *, reuse_buffers: int = 0) -> Iterator[FrameBatch]:
+    def batches(self, batch_size: int = 32) -> Iterator[FrameBatch]:
         """Decode the whole stream once, ``batch_size`` frames at a time.
 
-        By default each batch owns freshly allocated arrays, so a consumer may
-        keep earlier batches while later ones decode. ``reuse_buffers=n``
-        cycles through ``n`` sets of arrays instead: a batch's arrays are
-        overwritten ``n`` batches later. Fresh arrays cost page faults on
-        every batch (a third of the decoding time at 720p), so a consumer
-        that is done with a batch before asking for ``n - 1`` more should use it.
-        Progress and damage go to :attr:`report`. Raises
-        :class:`EmptyVideoError` at the end when no frame could be decoded.
+        Batches hold views of the decoder's own buffers: nothing is copied for
+        8-bit 4:2:0 sources in their stored orientation; other formats are
+        converted once, rotated ones rotated into fresh arrays. Progress and
+        damage go to :attr:`report`. Raises :class:`EmptyVideoError` at the
+        end when no frame could be decoded.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if reuse_buffers < 0:
-            raise ValueError(f"reuse_buffers must be 0 or more, got {reuse_buffers}")
         self.report = self._new_report()
-        running = self._generate_batches(batch_size, self.report, reuse_buffers)
+        running = self._generate_batches(batch_size, self.report)
         self._running_passes.add(running)
         return running
 
     def _generate_batches(
-        self, batch_size: int, report: DecodeReport, reuse_buffers: int, *, views: bool = False
+        self, batch_size: int, report: DecodeReport
     ) -> Generator[FrameBatch, None, None]:
         container, stream = self._open_for_decoding()
         decoder = _FrameDecoder(container, stream, report)
@@ -354,24 +183,7 @@ class VideoSource:
         try:
             clock = _PresentationClock(self._layout)
             converter = _PlaneConverter(self.info, self._layout)
-            ring: list[_BatchBuilder] = []
-            batches_started = 0
-
-            def new_builder() -> _BatchBuilder:
-                nonlocal batches_started
-                batches_started += 1
-                if views:
-                    return _ViewCollector(batch_size)  # type: ignore[return-value]
-                if len(ring) < reuse_buffers:
-                    ring.append(_BatchBuilder(batch_size, self.info.height, self.info.width))
-                    return ring[-1]
-                if reuse_buffers:
-                    reused = ring[(batches_started - 1) % reuse_buffers]
-                    reused.clear()
-                    return reused
-                return _BatchBuilder(batch_size, self.info.height, self.info.width)
-
-            builder: _BatchBuilder | None = None
+            builder: _BatchCollector | None = None
             for decoded_index, frame in enumerate(frames):
                 time = clock.time_of(frame)
                 try:
@@ -380,13 +192,13 @@ class VideoSource:
                     report.decode_errors += 1
                     continue
                 if builder is None:
-                    builder = new_builder()
+                    builder = _BatchCollector(batch_size)
                 builder.add(planes, decoded_index, time)
-                report._record_frame(time, clock.duration_of(frame))
+                report.record_frame(time, clock.duration_of(frame))
                 if builder.is_full:
                     yield builder.finish()
                     builder = None
-            report._finish(demuxer_failed=decoder.demuxer_failed)
+            report.finish(demuxer_failed=decoder.demuxer_failed)
             if builder is not None:
                 yield builder.finish()
         finally:
@@ -667,52 +479,7 @@ class _RgbConverter:
         return np.ascontiguousarray(rotate_to_display(picture, self._rotation))
 
 
-class _BatchBuilder:
-    """Collects frames into preallocated arrays of one batch."""
-
-    def __init__(self, capacity: int, height: int, width: int) -> None:
-        chroma_shape = ((height + 1) // 2, (width + 1) // 2)
-        self._y = np.empty((capacity, height, width), np.uint8)
-        self._u = np.empty((capacity, *chroma_shape), np.uint8)
-        self._v = np.empty((capacity, *chroma_shape), np.uint8)
-        self._index = np.empty(capacity, np.int64)
-        self._time = np.empty(capacity, np.float64)
-        self._count = 0
-
-    @property
-    def is_full(self) -> bool:
-        return self._count == self._index.shape[0]
-
-    def clear(self) -> None:
-        """Start filling from the first slot again, reusing the plane arrays.
-
-        Index and time arrays are small and often kept (in tables built from
-        them without copying), so they are always fresh.
-        """
-        self._count = 0
-        self._index = np.empty_like(self._index)
-        self._time = np.empty_like(self._time)
-
-    def add(self, planes: tuple[Plane, Plane, Plane], index: int, time: float) -> None:
-        slot = self._count
-        self._y[slot], self._u[slot], self._v[slot] = planes
-        self._index[slot] = index
-        self._time[slot] = time
-        self._count += 1
-
-    def finish(self) -> FrameBatch:
-        # Slicing the leading axis keeps the arrays C-contiguous.
-        filled = slice(0, self._count)
-        return FrameBatch(
-            y=self._y[filled],
-            u=self._u[filled],
-            v=self._v[filled],
-            index=self._index[filled],
-            time=self._time[filled],
-        )
-
-
-class _ViewCollector:
+class _BatchCollector:
     """Collects per-frame plane views (no copy) for one batch."""
 
     def __init__(self, capacity: int) -> None:
@@ -737,8 +504,8 @@ class _ViewCollector:
         self._index.append(index)
         self._time.append(time)
 
-    def finish(self) -> FrameViews:
-        return FrameViews(
+    def finish(self) -> FrameBatch:
+        return FrameBatch(
             y=self._planes[0],
             u=self._planes[1],
             v=self._planes[2],
@@ -840,7 +607,7 @@ def _first_frame(container: InputContainer, stream: VideoStream) -> VideoFrame |
 
 
 def _describe(
-    path: str, container: InputContainer, stream: VideoStream, first_frame: VideoFrame | None
+    container: InputContainer, stream: VideoStream, first_frame: VideoFrame | None
 ) -> tuple[VideoInfo, _StreamLayout]:
     codec_context = stream.codec_context
     time_base = stream.time_base or Fraction(1, av.time_base)
@@ -871,7 +638,6 @@ def _describe(
     if rotation in (90, 270):
         width, height = height, width
     info = VideoInfo(
-        path=path,
         container=container.format.name,
         codec=codec_context.name,
         width=width,
@@ -883,6 +649,9 @@ def _describe(
         frame_rate=frame_rate,
         duration=duration,
         estimated_frames=estimated_frames,
+        title=_tag(container.metadata, "title"),
+        comment=_tag(container.metadata, "comment", "description"),
+        stream_title=_tag(stream.metadata, "title", "handler_name"),
     )
     layout = _StreamLayout(
         stream_index=stream.index,
@@ -951,6 +720,19 @@ def _plane_pixels(plane: VideoPlane) -> Plane:
     # Rows are line_size bytes apart, which can exceed the visible width.
     rows = np.frombuffer(memoryview(plane), np.uint8, count=plane.line_size * plane.height)
     return rows.reshape(plane.height, plane.line_size)[:, : plane.width]
+
+
+def _tag(metadata: dict[str, str], *names: str) -> str | None:
+    """The first of ``names`` the metadata holds as non-blank text.
+
+    Control characters are dropped: some muxers store a handler name as a
+    Pascal string, its length byte first ("\x1fMainconcept Video ...").
+    """
+    for name in names:
+        value = "".join(ch for ch in metadata.get(name) or "" if ch.isprintable() or ch == "\n")
+        if value.strip():
+            return value.strip()
+    return None
 
 
 def _count(number: int, noun: str) -> str:

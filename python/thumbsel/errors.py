@@ -1,19 +1,21 @@
-"""Exceptions thumbsel raises on purpose.
+"""Every exception thumbsel raises on purpose, in one hierarchy.
 
-Every one derives from :class:`ThumbselError`, so callers can catch them all in
-one place. The compiled core (``thumbsel._core``) raises ``ThumbselError`` and
-``InvalidFrameError`` from Rust; those two classes are taken from it when it is
-present so that Python and Rust errors share one hierarchy.
+All of them derive from :class:`ThumbselError`, so a caller can catch them in
+one place; those that mean "this argument is wrong" are also ``ValueError``.
+The root and :class:`InvalidFrameError` are defined by the compiled core
+(``thumbsel._core``), which raises them from Rust; everything else is defined
+here, and no other module defines an exception class of its own.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-from typing import TYPE_CHECKING
+from thumbsel._core import InvalidFrameError, ThumbselError
 
 __all__ = [
     "EmptyVideoError",
+    "FacesUnavailableError",
+    "FrameTableError",
+    "ImpressionLogError",
     "InvalidFrameError",
     "NoVideoStreamError",
     "OutputError",
@@ -22,33 +24,6 @@ __all__ = [
     "ThumbselError",
     "VideoOpenError",
 ]
-
-
-def _load_core() -> ModuleType | None:
-    # Imported by name so that this module keeps working (and type checking
-    # keeps passing) before the extension is built.
-    try:
-        core = importlib.import_module("thumbsel._core")
-    except ImportError:
-        return None
-    if hasattr(core, "ThumbselError") and hasattr(core, "InvalidFrameError"):
-        return core
-    return None
-
-
-_core = _load_core()
-
-if TYPE_CHECKING or _core is None:
-
-    class ThumbselError(Exception):
-        """Base of every error thumbsel raises on purpose."""
-
-    class InvalidFrameError(ThumbselError, ValueError):
-        """An array given to a kernel has the wrong shape, type or layout."""
-
-else:
-    ThumbselError = _core.ThumbselError
-    InvalidFrameError = _core.InvalidFrameError
 
 
 class VideoOpenError(ThumbselError):
@@ -63,12 +38,25 @@ class EmptyVideoError(ThumbselError):
     """The video stream exists but not a single frame could be decoded."""
 
 
+class FrameTableError(ThumbselError, ValueError):
+    """A frame table (``frames.parquet``) is unreadable, incomplete, from another
+    thumbsel version, or was measured on another video than the one given."""
+
+
+class FacesUnavailableError(ThumbselError):
+    """Face detection was asked for, but OpenCV (the ``faces`` extra) is not installed."""
+
+
 class OutputError(ThumbselError):
-    """A result (thumbnail, report) cannot be written."""
+    """A result (image, table, report) cannot be written."""
 
 
 class PersonalizeError(ThumbselError, ValueError):
     """Bad input to a personalisation policy, simulator or estimator."""
+
+
+class ImpressionLogError(PersonalizeError):
+    """An impression or play log is missing, malformed, or breaks the log schema."""
 
 
 class PolicyFileError(ThumbselError):

@@ -1,14 +1,25 @@
-"""Write files so a reader never sees a half-written one."""
+"""Writing files so that a reader never sees a half-written one.
+
+Everything thumbsel writes (frame tables, images, JSON, reports, policies,
+impression logs) goes through :func:`atomic_path`: the bytes land under a
+temporary name in the target's directory and are renamed over the target only
+once they are complete, so a crash or a full disk leaves the previous file (or
+none) rather than a truncated one. This module sits below every stage.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from thumbsel.errors import OutputError
+
+__all__ = ["atomic_path", "write_json", "write_text"]
 
 
 @contextlib.contextmanager
@@ -17,6 +28,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary file lives in the same directory so the final ``os.replace``
     is atomic; on any error it is removed and ``target`` is left untouched.
+    Raises :class:`~thumbsel.errors.OutputError` when the file cannot be written.
     """
     target = Path(target)
     try:
@@ -47,3 +59,12 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
     """Atomically write UTF-8 text."""
     with atomic_path(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+def write_json(target: str | os.PathLike[str], document: Any, *, sort_keys: bool = False) -> None:
+    """Atomically write ``document`` as indented JSON with a final newline.
+
+    The same document always gives the same bytes (no NaN: it is not JSON).
+    """
+    text = json.dumps(document, indent=2, sort_keys=sort_keys, allow_nan=False)
+    write_text(target, text + "\n")

@@ -22,26 +22,36 @@ The result is the same for the same input and options: ties break by frame order
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from thumbsel.analysis import Analysis
+from thumbsel.frames import FrameTable
+from thumbsel.shots import ShotDetection
 
 __all__ = [
+    "DEFAULT_K",
     "FILTERS",
+    "MAX_K",
     "Candidate",
     "QualityWeights",
     "Selection",
     "SelectionOptions",
-    "pick",
+    "normalized_signals",
     "quality_scores",
+    "rejection_reasons",
     "select",
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+DEFAULT_K = 8
+"""Candidates a pick offers unless told otherwise."""
+MAX_K = 1000
+"""The most candidates one pick may ask for (each is decoded again and written as images)."""
 
 FILTERS = ("transition", "dark", "blown-out", "low-information", "blurry", "motion")
 """Rejection reasons, in the order they are checked."""
@@ -69,15 +79,12 @@ class QualityWeights:
     depth_of_field: float = 0.1
 
     def as_dict(self) -> dict[str, float]:
-        return {
-            "sharpness": self.sharpness,
-            "exposure": self.exposure,
-            "contrast": self.contrast,
-            "colorfulness": self.colorfulness,
-            "stillness": self.stillness,
-            "thirds": self.thirds,
-            "depth_of_field": self.depth_of_field,
-        }
+        return {entry.name: float(getattr(self, entry.name)) for entry in fields(self)}
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The signals a weight can be given to, in order."""
+        return tuple(entry.name for entry in fields(cls))
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,7 @@ class SelectionOptions:
     """Extra moments from an already-used shot keep at least this far from every pick."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Candidate:
     """A frame proposed as artwork, with the numbers and reasons that put it there."""
 
@@ -117,44 +124,41 @@ class Candidate:
     frame: int
     time: float
     score: float
-    shot: int | None = None
-    features: dict[str, float] = field(default_factory=dict)
-    signals: dict[str, float] = field(default_factory=dict)
-    reasons: list[str] = field(default_factory=list)
-    phash: str = ""
-    image: str | None = None
-    thumbnail: str | None = None
-    faces: list[dict[str, Any]] | None = None
-    """Faces found on the frame; None when face detection did not run."""
-    tags: list[str] = field(default_factory=list)
-    crops: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shot: int
+    features: dict[str, float]
+    """Measurements of the frame (columns of the frame table), as measured."""
+    signals: dict[str, float]
+    """The normalised quality signals (0..1) the score is made of."""
+    reasons: tuple[str, ...]
+    phash: str
+    """The frame's pHash, 16 hex digits as imagehash prints it."""
 
     def to_dict(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"tags": list(self.tags), "crops": dict(self.crops)}
-        if self.faces is not None:
-            extra["faces"] = list(self.faces)
-        return extra | {
+        """Plain JSON-ready values (rounded to 6 decimals; a value that is not finite is null)."""
+        return {
             "rank": self.rank,
             "frame": self.frame,
-            "time": round(self.time, 6),
-            "score": round(self.score, 6),
+            "time": _rounded(self.time),
+            "score": _rounded(self.score),
             "shot": self.shot,
-            "image": self.image,
-            "thumbnail": self.thumbnail,
             "phash": self.phash,
-            "signals": {k: round(v, 6) for k, v in self.signals.items()},
-            "features": {k: round(v, 6) for k, v in self.features.items()},
+            "signals": {k: _rounded(v) for k, v in self.signals.items()},
+            "features": {k: _rounded(v) for k, v in self.features.items()},
             "reasons": list(self.reasons),
         }
 
 
-@dataclass
+def _rounded(value: float) -> float | None:
+    return round(value, 6) if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
 class Selection:
     """The outcome of :func:`select`: candidates plus why every other frame lost."""
 
-    candidates: list[Candidate]
+    candidates: tuple[Candidate, ...]
     scores: FloatArray
-    rejected: list[str | None]
+    rejected: tuple[str | None, ...]
     """Per table row: the filter that rejected it, or None when eligible."""
     duplicate_shots: dict[int, int]
     """Shot index -> the better shot it duplicates."""
@@ -198,13 +202,13 @@ class _Content:
     motion: FloatArray
 
 
-def _content_statistics(analysis: Analysis) -> _Content:
-    width, height = analysis.video.width, analysis.video.height
-    box = analysis.letterbox.content_box(width, height)
+def _content_statistics(frames: FrameTable) -> _Content:
+    width, height = frames.video.width, frames.video.height
+    box = frames.content_box()
     content_share = max(1e-6, (box[2] - box[0]) * (box[3] - box[1]) / float(width * height))
-    brightness = analysis.column("brightness")
-    contrast = analysis.column("contrast")
-    motion = analysis.column("motion").copy()
+    brightness = frames.column("brightness")
+    contrast = frames.column("contrast")
+    motion = frames.column("motion").copy()
     if len(motion) > 1 and np.isnan(motion[0]):
         motion[0] = motion[1]
     motion = np.nan_to_num(motion, nan=0.0)
@@ -215,49 +219,52 @@ def _content_statistics(analysis: Analysis) -> _Content:
     return _Content(
         brightness=np.clip(inside_mean, 0.0, 1.0),
         contrast=inside_contrast,
-        bright_fraction=np.clip(analysis.column("bright_fraction") / content_share, 0.0, 1.0),
+        bright_fraction=np.clip(frames.column("bright_fraction") / content_share, 0.0, 1.0),
         # The bars add no Laplacian energy (but their edge), so the content's
         # variance is the frame's spread over fewer pixels.
-        sharpness=analysis.column("sharpness") / content_share,
+        sharpness=frames.column("sharpness") / content_share,
         motion=motion / content_share,
     )
 
 
-def normalized_signals(analysis: Analysis) -> dict[str, FloatArray]:
+def normalized_signals(frames: FrameTable) -> dict[str, FloatArray]:
     """Each quality signal on 0..1, higher is better."""
-    content = _content_statistics(analysis)
+    content = _content_statistics(frames)
     return {
         "sharpness": _percentile_rank(np.log1p(content.sharpness)),
         "exposure": np.clip(1.0 - np.abs(content.brightness - 0.45) / 0.45, 0.0, 1.0),
         "contrast": _percentile_rank(content.contrast),
-        "colorfulness": _percentile_rank(analysis.column("colorfulness")),
+        "colorfulness": _percentile_rank(frames.column("colorfulness")),
         "stillness": 1.0 - _percentile_rank(content.motion),
-        "thirds": np.clip(analysis.column("thirds"), 0.0, 1.0),
-        "depth_of_field": np.clip(analysis.column("depth_of_field"), 0.0, 1.0),
+        "thirds": np.clip(frames.column("thirds"), 0.0, 1.0),
+        "depth_of_field": np.clip(frames.column("depth_of_field"), 0.0, 1.0),
     }
 
 
-def quality_scores(analysis: Analysis, weights: QualityWeights | None = None) -> FloatArray:
+def quality_scores(frames: FrameTable, weights: QualityWeights | None = None) -> FloatArray:
     """Weighted quality score of every frame, 0..1."""
-    weights = weights or QualityWeights()
-    if any(w < 0 for w in weights.as_dict().values()):
-        raise ValueError("quality weights must not be negative")
-    total = sum(weights.as_dict().values())
+    return _weighted(normalized_signals(frames), weights or QualityWeights())
+
+
+def _weighted(signals: dict[str, FloatArray], weights: QualityWeights) -> FloatArray:
+    given = weights.as_dict()
+    if not all(math.isfinite(w) and w >= 0 for w in given.values()):
+        raise ValueError("quality weights must be finite and not negative")
+    total = sum(given.values())
     if total <= 0:
         raise ValueError("quality weights must add up to more than 0")
-    signals = normalized_signals(analysis)
-    score = sum(w * signals[name] for name, w in weights.as_dict().items())
+    score = sum(w * signals[name] for name, w in given.items())
     return np.asarray(score / total, dtype=np.float64)
 
 
 def rejection_reasons(
-    analysis: Analysis, options: SelectionOptions | None = None
+    frames: FrameTable, shots: ShotDetection, options: SelectionOptions | None = None
 ) -> list[str | None]:
     """Why each frame can never be a candidate (None when it can)."""
     options = options or SelectionOptions()
-    content = _content_statistics(analysis)
-    transition = analysis.shot_detection.in_transition
-    entropy = analysis.column("entropy")
+    content = _content_statistics(frames)
+    transition = shots.in_transition
+    entropy = frames.column("entropy")
     usable = ~transition & (content.brightness >= options.min_brightness)
     reference = content.sharpness[usable] if usable.any() else content.sharpness
     sharpness_floor = options.blur_ratio * float(np.median(reference)) if len(reference) else 0.0
@@ -286,13 +293,10 @@ def rejection_reasons(
 class _Similarity:
     """Picture similarity from pHash and colour histogram (1 = identical)."""
 
-    def __init__(self, analysis: Analysis, options: SelectionOptions) -> None:
+    def __init__(self, frames: FrameTable, options: SelectionOptions) -> None:
         self.options = options
-        self.phash = analysis.column("phash").astype(np.uint64)
-        histogram = analysis.frames.column("histogram").combine_chunks()
-        self.histogram = np.asarray(histogram.values.to_numpy(), dtype=np.float32).reshape(
-            len(self.phash), -1
-        )
+        self.phash = frames.hashes("phash")
+        self.histogram = frames.histograms()
 
     def bits(self, a: int, b: int) -> int:
         return int(np.bitwise_count(self.phash[a] ^ self.phash[b]))
@@ -344,25 +348,34 @@ _REPORTED_FEATURES = (
 
 
 def select(
-    analysis: Analysis,
-    k: int = 8,
+    frames: FrameTable,
+    shots: ShotDetection,
+    k: int = DEFAULT_K,
     *,
     weights: QualityWeights | None = None,
     options: SelectionOptions | None = None,
 ) -> Selection:
-    """Filter, score and choose up to ``k`` candidates, best first (see the module notes)."""
-    if k < 1:
-        raise ValueError("k must be at least 1")
+    """Filter, score and choose up to ``k`` candidates, best first (see the module notes).
+
+    ``shots`` is :func:`~thumbsel.shots.detect_shots` of the same ``frames``.
+    """
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be within 1..{MAX_K}, got {k}")
+    if len(shots.shot_of_frame) != len(frames):
+        raise ValueError(
+            f"the shots were detected on {len(shots.shot_of_frame)} frames, "
+            f"the table has {len(frames)}"
+        )
     options = options or SelectionOptions()
     if not 0.0 <= options.diversity <= 1.0:
         raise ValueError("diversity must be between 0 and 1")
-    scores = quality_scores(analysis, weights)
-    signals = normalized_signals(analysis)
-    rejected = rejection_reasons(analysis, options)
-    detection = analysis.shot_detection
-    similarity = _Similarity(analysis, options)
-    frames = analysis.column("frame")
-    times = analysis.column("time")
+    signals = normalized_signals(frames)
+    scores = _weighted(signals, weights or QualityWeights())
+    rejected = rejection_reasons(frames, shots, options)
+    detection = shots
+    similarity = _Similarity(frames, options)
+    numbers = frames.frame_numbers
+    times = frames.times
 
     # 3. The best eligible frame of each shot, and a few more frames per shot
     # to recognise the shot again later.
@@ -443,7 +456,7 @@ def select(
     for duplicate, original in duplicate_shots.items():
         duplicates_of.setdefault(original, []).append(duplicate)
     eligible_count = sum(r is None for r in rejected)
-    columns = {name: analysis.column(name) for name in _REPORTED_FEATURES}
+    columns = {name: frames.values(name) for name in _REPORTED_FEATURES}
     candidates = []
     for rank, row in enumerate(chosen, start=1):
         shot_index = shot_by_row[row]
@@ -476,7 +489,7 @@ def select(
         candidates.append(
             Candidate(
                 rank=rank,
-                frame=int(frames[row]),
+                frame=int(numbers[row]),
                 time=float(times[row]),
                 score=float(scores[row]),
                 shot=shot_index,
@@ -486,12 +499,16 @@ def select(
                     if not np.isnan(values[row])
                 },
                 signals={name: float(values[row]) for name, values in signals.items()},
-                reasons=reasons,
+                reasons=tuple(reasons),
                 phash=f"{int(similarity.phash[row]):016x}",
             )
         )
+    scores.setflags(write=False)
     return Selection(
-        candidates=candidates, scores=scores, rejected=rejected, duplicate_shots=duplicate_shots
+        candidates=tuple(candidates),
+        scores=scores,
+        rejected=tuple(rejected),
+        duplicate_shots=duplicate_shots,
     )
 
 
@@ -500,14 +517,3 @@ def _share_below(scores: FloatArray, row: int, rejected: list[str | None]) -> fl
     if usable.sum() <= 1:
         return 1.0
     return float((scores[usable] < scores[row]).sum() / (usable.sum() - 1))
-
-
-def pick(
-    analysis: Analysis,
-    k: int = 8,
-    *,
-    weights: QualityWeights | None = None,
-    options: SelectionOptions | None = None,
-) -> list[Candidate]:
-    """The ``k`` best candidates, best first: :func:`select` without the bookkeeping."""
-    return select(analysis, k, weights=weights, options=options).candidates

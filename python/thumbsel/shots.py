@@ -26,21 +26,15 @@ the stronger boundary.
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from thumbsel.outputs.atomic import write_text
+from thumbsel.frames import FrameTable
 
-if TYPE_CHECKING:
-    from thumbsel.analysis import Analysis
-
-__all__ = ["Shot", "ShotDetection", "ShotOptions", "detect_shots", "shots_csv"]
+__all__ = ["Shot", "ShotDetection", "ShotOptions", "combined_change", "detect_shots"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -101,7 +95,7 @@ class Shot:
 class ShotDetection:
     """Shots plus the per-frame facts selection needs."""
 
-    shots: list[Shot]
+    shots: tuple[Shot, ...]
     shot_of_frame: IntArray
     """Index of the shot each table row belongs to."""
     in_transition: npt.NDArray[np.bool_]
@@ -146,31 +140,25 @@ def _local_baseline(change: FloatArray, window: int) -> FloatArray:
     return np.asarray(np.nan_to_num(baseline, nan=0.0), dtype=np.float64)
 
 
-class _Frames:
+class _Signals:
     """The columns the detector reads, as numpy arrays."""
 
-    def __init__(self, analysis: Analysis) -> None:
-        self.count = analysis.frames.num_rows
-        self.frame = analysis.column("frame").astype(np.int64)
-        self.time = analysis.column("time").astype(np.float64)
-        self.brightness = analysis.column("brightness")
-        self.contrast = analysis.column("contrast")
+    def __init__(self, table: FrameTable) -> None:
+        self.count = len(table)
+        self.frame = table.frame_numbers
+        self.time = table.times
+        self.brightness = table.column("brightness")
+        self.contrast = table.column("contrast")
         self.levels = np.stack(
-            [
-                analysis.column(name)
-                for name in ("brightness", "mean_red", "mean_green", "mean_blue")
-            ],
+            [table.column(name) for name in ("brightness", "mean_red", "mean_green", "mean_blue")],
             axis=1,
         )
-        self.phash = analysis.column("phash").astype(np.uint64)
-        histogram = analysis.frames.column("histogram").combine_chunks()
-        self.histogram = np.asarray(histogram.values.to_numpy(), dtype=np.float32).reshape(
-            self.count, -1
-        )
+        self.phash = table.hashes("phash")
+        self.histogram = table.histograms()
         self.change = combined_change(
-            analysis.column("cut_score"),
-            analysis.column("histogram_distance"),
-            analysis.column("hash_distance"),
+            table.column("cut_score"),
+            table.column("histogram_distance"),
+            table.column("hash_distance"),
         )
         if self.count:
             self.change[0] = 0.0
@@ -181,7 +169,7 @@ class _Frames:
         return bits <= 10
 
 
-def _black_runs(frames: _Frames, options: ShotOptions) -> list[tuple[int, int]]:
+def _black_runs(frames: _Signals, options: ShotOptions) -> list[tuple[int, int]]:
     black = (frames.brightness < options.black_brightness) & (
         frames.contrast < options.black_contrast
     )
@@ -212,7 +200,7 @@ def _ramp(brightness: FloatArray, start: int, step: int, limit: int) -> int:
 
 
 def _detect_fades(
-    frames: _Frames, options: ShotOptions, transition: npt.NDArray[np.bool_]
+    frames: _Signals, options: ShotOptions, transition: npt.NDArray[np.bool_]
 ) -> dict[int, str]:
     boundaries: dict[int, str] = {}
     for start, end in _black_runs(frames, options):
@@ -229,7 +217,7 @@ def _detect_fades(
     return boundaries
 
 
-def _detect_cuts(frames: _Frames, options: ShotOptions, taken: dict[int, str]) -> dict[int, float]:
+def _detect_cuts(frames: _Signals, options: ShotOptions, taken: dict[int, str]) -> dict[int, float]:
     change = frames.change
     baseline = _local_baseline(change, options.baseline_window)
     is_black = (frames.brightness < options.black_brightness) & (
@@ -257,7 +245,7 @@ def _detect_cuts(frames: _Frames, options: ShotOptions, taken: dict[int, str]) -
 
 
 def _detect_dissolves(
-    frames: _Frames, options: ShotOptions, blocked: npt.NDArray[np.bool_]
+    frames: _Signals, options: ShotOptions, blocked: npt.NDArray[np.bool_]
 ) -> dict[int, tuple[float, int, int]]:
     """Dissolve boundaries -> (strength, first mixed frame, first pure incoming frame)."""
     n = frames.count
@@ -363,20 +351,20 @@ def _merge_short(
     return [(frame, kind) for frame, kind, _ in kept if frame < count]
 
 
-def detect_shots(analysis: Analysis, options: ShotOptions | None = None) -> ShotDetection:
-    """Split the analysed title into shots (see the module notes for how)."""
+def detect_shots(frames: FrameTable, options: ShotOptions | None = None) -> ShotDetection:
+    """Split the title measured in ``frames`` into shots (see the module notes for how)."""
     options = options or ShotOptions()
     if options.min_shot_frames < 1:
         raise ValueError("min_shot_frames must be at least 1")
-    frames = _Frames(analysis)
-    n = frames.count
+    signals = _Signals(frames)
+    n = signals.count
     transition = np.zeros(n, dtype=bool)
-    fades = _detect_fades(frames, options, transition)
-    cuts = _detect_cuts(frames, options, fades)
+    fades = _detect_fades(signals, options, transition)
+    cuts = _detect_cuts(signals, options, fades)
     blocked = transition.copy()
     for frame in list(fades) + list(cuts):
         blocked[frame] = True
-    dissolves = _detect_dissolves(frames, options, blocked)
+    dissolves = _detect_dissolves(signals, options, blocked)
     candidates: dict[int, tuple[str, float]] = {f: ("dissolve", d[0]) for f, d in dissolves.items()}
     candidates.update({f: ("cut", s) for f, s in cuts.items()})
     candidates.update({f: ("fade", 1.0) for f in fades})
@@ -392,28 +380,33 @@ def detect_shots(analysis: Analysis, options: ShotOptions | None = None) -> Shot
     starts = [0] + [frame for frame, _ in boundaries if frame > 0]
     kinds: list[str | None] = [None] + [kind for frame, kind in boundaries if frame > 0]
     ends = [*starts[1:], n]
-    frame_duration = float(np.median(np.diff(frames.time))) if n > 1 else 0.0
+    frame_duration = float(np.median(np.diff(signals.time))) if n > 1 else 0.0
     shots = []
     shot_of_frame = np.zeros(n, dtype=np.int64)
     for index, (start, end, transition_in) in enumerate(zip(starts, ends, kinds, strict=True)):
         shot_of_frame[start:end] = index
-        end_time = float(frames.time[end]) if end < n else float(frames.time[-1]) + frame_duration
+        end_time = float(signals.time[end]) if end < n else float(signals.time[-1]) + frame_duration
         shots.append(
             Shot(
                 index=index,
-                start_frame=int(frames.frame[start]),
-                end_frame=int(frames.frame[end - 1]) + 1,
-                start_time=float(frames.time[start]),
+                start_frame=int(signals.frame[start]),
+                end_frame=int(signals.frame[end - 1]) + 1,
+                start_time=float(signals.time[start]),
                 end_time=end_time,
                 transition_in=transition_in,
             )
         )
+    for array in (shot_of_frame, transition, signals.change):
+        array.setflags(write=False)
     return ShotDetection(
-        shots=shots, shot_of_frame=shot_of_frame, in_transition=transition, change=frames.change
+        shots=tuple(shots),
+        shot_of_frame=shot_of_frame,
+        in_transition=transition,
+        change=signals.change,
     )
 
 
-def _blended_frames(frames: _Frames, outgoing: int, incoming: int) -> tuple[int, int]:
+def _blended_frames(frames: _Signals, outgoing: int, incoming: int) -> tuple[int, int]:
     """``[start, end)`` of the frames that look like neither end of a dissolve."""
     mixed = [
         j
@@ -425,61 +418,3 @@ def _blended_frames(frames: _Frames, outgoing: int, incoming: int) -> tuple[int,
     if not mixed:
         return middle - 1, middle + 1
     return min(mixed), max(mixed) + 1
-
-
-def shots_csv(shots: list[Shot], frame_rate: float) -> str:
-    """The shot list in PySceneDetect's ``list-scenes`` CSV layout.
-
-    Columns: Scene Number, Start Frame, Start Timecode, Start Time (seconds),
-    End Frame, End Timecode, End Time (seconds), Length (frames), Length
-    (timecode), Length (seconds). As in PySceneDetect, scene numbers and
-    frame numbers are 1-based and end frames inclusive. (The timecode list
-    line PySceneDetect writes first is left out so the file is plain CSV.)
-    """
-    del frame_rate  # times come from the PTS, not from a nominal rate
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "Scene Number",
-            "Start Frame",
-            "Start Timecode",
-            "Start Time (seconds)",
-            "End Frame",
-            "End Timecode",
-            "End Time (seconds)",
-            "Length (frames)",
-            "Length (timecode)",
-            "Length (seconds)",
-        ]
-    )
-    for shot in shots:
-        length = shot.end_time - shot.start_time
-        writer.writerow(
-            [
-                shot.index + 1,
-                shot.start_frame + 1,
-                timecode(shot.start_time),
-                f"{shot.start_time:.3f}",
-                shot.end_frame,
-                timecode(shot.end_time),
-                f"{shot.end_time:.3f}",
-                shot.frame_count,
-                timecode(length),
-                f"{length:.3f}",
-            ]
-        )
-    return out.getvalue()
-
-
-def write_shots_csv(shots: list[Shot], frame_rate: float, target: str | os.PathLike[str]) -> None:
-    write_text(target, shots_csv(shots, frame_rate))
-
-
-def timecode(seconds: float) -> str:
-    """``HH:MM:SS.mmm``."""
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from thumbsel.crops import (
+from thumbsel.artwork.crops import (
     CANVASES,
     FACE_EYE_LINE,
     Box,

@@ -12,16 +12,14 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import av
 import numpy as np
 import numpy.typing as npt
 import pytest
-from thumbsel import faces
-from thumbsel.errors import InvalidFrameError, ThumbselError
-from thumbsel.faces import Face, FacesUnavailableError, detect_faces, faces_available
+from thumbsel.artwork.faces import Face, detect_faces, faces_available
+from thumbsel.errors import FacesUnavailableError, InvalidFrameError, ThumbselError
 
 Frame = npt.NDArray[np.uint8]
 
@@ -36,8 +34,8 @@ BIKES_ONE_FACE = {30: (297, 52), 33: (346, 50), 36: (406, 48), 40: (495, 50)}
 # The frontal cascade alone fires on 55 and 246; the rest of the pipeline must not.
 BIKES_NO_FACE = (0, 55, 200, 246)
 # Frame 124: a cyclist in a helmet, face about 30 pixels high in three-quarter
-# view. One face by eye, but small and half hidden: the Haar cascades do not
-# find it, so 0 is tolerated; a face found must be his.
+# view. One face by eye, small and half hidden: the Haar cascades do not find
+# it (a strict xfail records that), and nothing else may be taken for a face.
 BIKES_SMALL_FACE = (124, (427, 37))
 
 # carphone_pristine.mp4 (176x144): one man talking to the camera in a car. In
@@ -129,11 +127,23 @@ def test_bikes_frames_without_faces(found: dict[tuple[str, int], list[Face]], in
 
 
 @needs_cv2
-def test_small_face_is_his_if_found(found: dict[tuple[str, int], list[Face]]) -> None:
+def test_nothing_but_the_cyclist_is_taken_for_a_face(
+    found: dict[tuple[str, int], list[Face]],
+) -> None:
+    # Traffic, a shop sign and a parked scooter fill the rest of frame 124.
+    index, centre = BIKES_SMALL_FACE
+    assert not [face for face in found["bikes", index] if not contains(face, centre)]
+
+
+@needs_cv2
+@pytest.mark.xfail(
+    strict=True,
+    reason="the Haar cascades miss a 30-pixel three-quarter face under a helmet",
+)
+def test_the_cyclists_small_face_is_found(found: dict[tuple[str, int], list[Face]]) -> None:
     index, centre = BIKES_SMALL_FACE
     faces_found = found["bikes", index]
-    assert len(faces_found) <= 1, faces_found
-    assert all(contains(face, centre) for face in faces_found), faces_found
+    assert len(faces_found) == 1 and contains(faces_found[0], centre), faces_found
 
 
 @needs_cv2
@@ -198,57 +208,6 @@ def test_deterministic(bikes_frames: dict[int, Frame]) -> None:
 
 
 @needs_cv2
-def test_grouping_follows_opencv(
-    bikes_frames: dict[int, Frame], carphone_frames: dict[int, Frame]
-) -> None:
-    # detect_faces groups the raw windows itself (to keep each one's level
-    # weight); the groups must be OpenCV's own: same members, same mean box.
-    import cv2
-
-    detector = faces._detector()
-    for frame in (bikes_frames[30], bikes_frames[246], carphone_frames[0]):
-        gray = np.asarray(cv2.equalizeHist(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)), np.uint8)
-        for _kind, cascade, _mirrored in detector.passes[:2]:
-            windows = cascade.detect(gray, 20)
-            # OpenCV's threshold 1 keeps groups of 2 windows or more.
-            ours = sorted(
-                (len(boxes), *boxes.mean(axis=0))
-                for boxes, _ in faces._group(windows)
-                if len(boxes) >= 2
-            )
-            rects, counts = cv2.groupRectangles(windows.boxes.astype(np.int32).tolist(), 1, 0.2)
-            theirs = sorted(
-                (int(n), *map(float, r))
-                for r, n in zip(np.reshape(rects, (-1, 4)), np.ravel(counts), strict=True)
-            )
-            assert [g[0] for g in ours] == [g[0] for g in theirs]
-            # OpenCV rounds the mean box to whole pixels.
-            np.testing.assert_allclose(
-                [g[1:] for g in ours], np.reshape([g[1:] for g in theirs], (-1, 4)), atol=1
-            )
-
-
-@needs_cv2
-def test_window_order_does_not_matter(
-    bikes_frames: dict[int, Frame], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import cv2
-
-    gray = np.asarray(
-        cv2.equalizeHist(cv2.cvtColor(bikes_frames[30], cv2.COLOR_RGB2GRAY)), np.uint8
-    )
-    windows = faces._detector().passes[0][1].detect(gray, 20)
-    # Also when there are more windows than are kept.
-    monkeypatch.setattr(faces, "_MAX_WINDOWS", len(windows.boxes) // 2)
-    shuffled = np.random.default_rng(0).permutation(len(windows.boxes))
-    first = faces._Windows(windows.boxes, windows.evidence).canonical()
-    again = faces._Windows(windows.boxes[shuffled], windows.evidence[shuffled]).canonical()
-    assert len(first.boxes) == len(windows.boxes) // 2
-    np.testing.assert_array_equal(first.boxes, again.boxes)
-    np.testing.assert_array_equal(first.evidence, again.evidence)
-
-
-@needs_cv2
 def test_largest_face_first(carphone_frames: dict[int, Frame]) -> None:
     # The same man twice, at two sizes, side by side.
     small = carphone_frames[0]
@@ -305,7 +264,8 @@ def test_face_to_dict_is_plain_json() -> None:
 
 
 def test_unavailable_without_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faces, "_import_cv2", lambda: None)
+    # None in sys.modules makes `import cv2` raise ImportError: the real loader.
+    monkeypatch.setitem(sys.modules, "cv2", None)
     assert not faces_available()
     with pytest.raises(FacesUnavailableError) as caught:
         detect_faces(np.zeros((48, 64, 3), np.uint8))
@@ -315,25 +275,17 @@ def test_unavailable_without_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(caught.value, ThumbselError)
 
 
-def test_unavailable_when_import_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    # None in sys.modules makes `import cv2` raise ImportError: the real loader.
-    monkeypatch.setitem(sys.modules, "cv2", None)
-    assert not faces_available()
-    with pytest.raises(FacesUnavailableError):
-        detect_faces(np.zeros((48, 64, 3), np.uint8))
-
-
 def test_unavailable_without_cascade_files(monkeypatch: pytest.MonkeyPatch) -> None:
     # OpenCV builds without the bundled cascades (the 5.x wheels) cannot be used.
-    opencv = SimpleNamespace(data=SimpleNamespace(haarcascades="/nonexistent/"))
-    monkeypatch.setattr(faces, "_import_cv2", lambda: opencv)
+    cv2 = pytest.importorskip("cv2")
+    monkeypatch.setattr(cv2.data, "haarcascades", "/nonexistent/")
     assert not faces_available()
     with pytest.raises(FacesUnavailableError):
         detect_faces(np.zeros((48, 64, 3), np.uint8))
 
 
 def test_invalid_frame_is_reported_before_missing_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faces, "_import_cv2", lambda: None)
+    monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(InvalidFrameError):
         detect_faces(np.zeros((48, 64), np.uint8))
 
@@ -343,7 +295,7 @@ def test_thumbsel_imports_without_opencv() -> None:
     # module still import, and only face detection says it is unavailable.
     code = (
         "import sys; sys.modules['cv2'] = None\n"
-        "import thumbsel, thumbsel.faces as f\n"
+        "import thumbsel, thumbsel.artwork.faces as f\n"
         "assert not f.faces_available()\n"
         "print(thumbsel.__version__)\n"
     )

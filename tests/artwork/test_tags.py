@@ -7,8 +7,8 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from thumbsel.crops import Box
-from thumbsel.tags import (
+from thumbsel.artwork.crops import Box
+from thumbsel.artwork.tags import (
     BRIGHT_MIN_BRIGHTNESS,
     CLOSEUP_MIN_FACE_SHARE,
     COLORFUL_MIN_COLORFULNESS,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from thumbsel.artwork.tags import TAG_DEFINITIONS
 from thumbsel.errors import PersonalizeError, PolicyFileError, ThumbselError
 from thumbsel.personalize.features import (
     IMAGE_ATTRIBUTES,
@@ -25,7 +26,6 @@ from thumbsel.personalize.policies import (
     UniformRandom,
     load_policy,
 )
-from thumbsel.tags import TAG_DEFINITIONS
 
 SPACE = FeatureSpace(viewer_features=("genre:thriller", "genre:romance", "device:tv"))
 DARK = {"dark": 1.0, "closeup": 1.0, "face": 1.0}

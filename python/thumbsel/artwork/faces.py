@@ -3,7 +3,7 @@
 ``pip install thumbsel[faces]`` brings OpenCV 4 (``opencv-python-headless``),
 whose wheels ship the Haar cascade files this module uses. Without it the rest
 of thumbsel works unchanged: :func:`faces_available` says False and
-:func:`detect_faces` raises :class:`FacesUnavailableError`, so callers leave
+:func:`detect_faces` raises :class:`~thumbsel.errors.FacesUnavailableError`, so callers leave
 their face fields out rather than reporting zero faces.
 
 How a frame is searched:
@@ -46,13 +46,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from thumbsel.errors import InvalidFrameError, ThumbselError
+from thumbsel.errors import FacesUnavailableError, InvalidFrameError
 
 __all__ = [
     "Face",
-    "FacesUnavailableError",
     "detect_faces",
     "faces_available",
+    "require_faces",
 ]
 
 # The frame is searched at this long side at most. Haar cascades cost in
@@ -142,10 +142,6 @@ class Face:
     def to_dict(self) -> dict[str, Any]:
         """The face as plain JSON-ready values."""
         return {"box": list(self.box), "score": self.score, "smiling": self.smiling}
-
-
-class FacesUnavailableError(ThumbselError):
-    """Face detection was asked for, but OpenCV (the ``faces`` extra) is not installed."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +242,13 @@ def faces_available() -> bool:
     """Whether :func:`detect_faces` can run (OpenCV and its cascade files are installed)."""
     cv2 = _import_cv2()
     return cv2 is not None and _cascade_dir(cv2) is not None
+
+
+def require_faces() -> None:
+    """Raise :class:`~thumbsel.errors.FacesUnavailableError`, saying what to install,
+    unless :func:`detect_faces` can run."""
+    if not faces_available():
+        raise FacesUnavailableError(_INSTALL_HINT)
 
 
 def _last_stage(path: Path) -> tuple[float, float]:
@@ -426,7 +429,7 @@ def detect_faces(rgb: npt.NDArray[np.uint8]) -> list[Face]:
 
     Deterministic: the same frame gives the same faces. Raises
     :class:`~thumbsel.errors.InvalidFrameError` for anything but a non-empty
-    ``(H, W, 3)`` uint8 array, and :class:`FacesUnavailableError` when OpenCV
+    ``(H, W, 3)`` uint8 array, and :class:`~thumbsel.errors.FacesUnavailableError` when OpenCV
     (``pip install thumbsel[faces]``) is missing.
     """
     frame = np.asarray(rgb)

@@ -2,7 +2,7 @@
 
 Each tag comes from one measurement and one threshold documented below, so a
 tag can always be traced back to a number in the feature table (see
-:data:`thumbsel.features.FRAME_COLUMNS`) or to the face detector's output; the
+:data:`thumbsel.columns.FRAME_COLUMNS`) or to the face detector's output; the
 thresholds are collected with their meaning in :data:`TAG_DEFINITIONS`.
 
 Pass features measured on the picture inside any black bars, and the content
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from thumbsel.crops import Box
+from thumbsel.artwork.crops import Box
 
 __all__ = [
     "BRIGHT_MIN_BRIGHTNESS",

@@ -1,5 +1,8 @@
-"""What thumbsel writes: per-frame tables, candidate lists and images."""
+"""What thumbsel writes: images, the contact sheet, JSON, tables and the report.
 
-from thumbsel.outputs.atomic import atomic_path, write_text
+Only writing happens here; every number comes from the stages before.
+"""
 
-__all__ = ["atomic_path", "write_text"]
+from thumbsel.outputs.pick import write_pick
+
+__all__ = ["write_pick"]

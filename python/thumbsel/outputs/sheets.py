@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-from thumbsel.outputs.atomic import atomic_path
+from thumbsel.files import atomic_path
 
 __all__ = [
     "GAP",

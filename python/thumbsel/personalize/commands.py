@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,29 +11,132 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from thumbsel.errors import PersonalizeError
+from thumbsel.arguments import bounded_float, whole_number
+from thumbsel.errors import ImpressionLogError, PersonalizeError
 from thumbsel.personalize.evaluate import evaluate
 from thumbsel.personalize.features import IMAGE_ATTRIBUTES, FeatureSpace
 from thumbsel.personalize.log import (
-    ImpressionLogError,
+    DEFAULT_PLAY_TIMEOUT,
     join_rewards,
     logged_feedback,
     read_impressions,
 )
 from thumbsel.personalize.ope import Interval
 from thumbsel.personalize.policies import POLICIES, load_policy
-from thumbsel.personalize.simulator import Simulator, compare_policies
+from thumbsel.personalize.simulator import (
+    DEFAULT_ROUNDS,
+    DEFAULT_TITLES,
+    DEFAULT_VIEWERS,
+    REWARDS,
+    Simulator,
+    compare_policies,
+)
 
-__all__ = ["run"]
+__all__ = ["register"]
+
+_MAX_VIEWERS = 1_000_000
+_MAX_ROUNDS = 10_000
+_MAX_TITLES = 100_000
+_MAX_BOOTSTRAP = 100_000
+_MAX_TIMEOUT_HOURS = 24 * 365
 
 
-def run(arguments: argparse.Namespace) -> int:
-    """Run the ``personalize`` subcommand; returns the exit status."""
-    if arguments.personalize_command == "simulate":
-        return _simulate(arguments)
-    if arguments.personalize_command == "train":
-        return _train(arguments)
-    return _evaluate(arguments)
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``personalize`` and its subcommands to the ``thumbsel`` command line.
+
+    Each subcommand stores the function that runs it as ``run`` (it returns
+    the exit status).
+    """
+    personalize_cmd = commands.add_parser(
+        "personalize", help="choose artwork per viewer: simulate and evaluate policies"
+    )
+    personalize = personalize_cmd.add_subparsers(
+        dest="personalize_command", required=True, metavar="COMMAND"
+    )
+    simulate_cmd = personalize.add_parser(
+        "simulate",
+        help="run every policy on simulated viewers with known tastes; report take rates",
+    )
+    simulate_cmd.add_argument(
+        "--viewers",
+        type=whole_number(1, _MAX_VIEWERS),
+        default=DEFAULT_VIEWERS,
+        help=f"viewers (default: {DEFAULT_VIEWERS})",
+    )
+    simulate_cmd.add_argument(
+        "--rounds",
+        type=whole_number(1, _MAX_ROUNDS),
+        default=DEFAULT_ROUNDS,
+        help="rounds; each shows every viewer one title, policies learn after each "
+        f"(default: {DEFAULT_ROUNDS})",
+    )
+    simulate_cmd.add_argument(
+        "--titles",
+        type=whole_number(1, _MAX_TITLES),
+        default=DEFAULT_TITLES,
+        help=f"titles (default: {DEFAULT_TITLES})",
+    )
+    simulate_cmd.add_argument(
+        "--seed", type=whole_number(0, 2**63 - 1), default=0, help="seed (default: 0)"
+    )
+    simulate_cmd.add_argument(
+        "--reward",
+        choices=REWARDS,
+        default=REWARDS[0],
+        help=f"what the policies learn from (default: {REWARDS[0]})",
+    )
+    simulate_cmd.add_argument(
+        "--json", action="store_true", help="print one JSON object: policy -> take rate"
+    )
+    simulate_cmd.set_defaults(run=_simulate)
+
+    def impression_log(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("impressions", help="impression log (Parquet, thumbsel's schema)")
+        sub.add_argument(
+            "--plays",
+            metavar="FILE",
+            help="play events (Parquet: impression_id, time, minutes) to join as rewards first",
+        )
+        default_hours = DEFAULT_PLAY_TIMEOUT.total_seconds() / 3600
+        sub.add_argument(
+            "--timeout-hours",
+            type=bounded_float(0.0, _MAX_TIMEOUT_HOURS, open_minimum=True),
+            default=default_hours,
+            help=f"a play counts if it comes this soon after the impression "
+            f"(default: {default_hours:g})",
+        )
+
+    train_cmd = personalize.add_parser(
+        "train", help="fit a policy on the rewarded impressions of a log; save it"
+    )
+    impression_log(train_cmd)
+    train_cmd.add_argument(
+        "--policy",
+        choices=tuple(POLICIES),
+        default="linucb",
+        help="kind of policy (default: linucb)",
+    )
+    train_cmd.add_argument(
+        "--seed", type=whole_number(0, 2**63 - 1), default=0, help="seed (default: 0)"
+    )
+    train_cmd.add_argument(
+        "-o", "--output", required=True, help="policy file to write (.json, plus .npz beside it)"
+    )
+    train_cmd.set_defaults(run=_train)
+
+    evaluate_cmd = personalize.add_parser(
+        "evaluate", help="estimate a saved policy's reward on a log (IPS, SNIPS, DR...)"
+    )
+    impression_log(evaluate_cmd)
+    evaluate_cmd.add_argument("--policy", required=True, help="policy file saved by `train`")
+    evaluate_cmd.add_argument(
+        "--bootstrap",
+        type=whole_number(1, _MAX_BOOTSTRAP),
+        metavar="N",
+        help="bootstrap intervals from N resamples (default: normal approximation)",
+    )
+    evaluate_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate_cmd.set_defaults(run=_evaluate)
 
 
 def _simulate(arguments: argparse.Namespace) -> int:
@@ -81,8 +183,6 @@ def _rewarded_log(arguments: argparse.Namespace) -> pa.Table:
     table = read_impressions(arguments.impressions)
     if arguments.plays:
         hours = arguments.timeout_hours
-        if not (math.isfinite(hours) and hours > 0):
-            raise PersonalizeError(f"--timeout-hours must be positive, got {hours}")
         try:
             plays = pq.read_table(arguments.plays)
         except FileNotFoundError:

@@ -1,7 +1,7 @@
 """What a policy sees: viewer features, image attributes, and their interactions.
 
 Arms are not fixed ids. Every impression brings its own candidate images, each
-described by attributes (the artwork tags of :mod:`thumbsel.tags`: ``closeup``,
+described by attributes (the artwork tags of :mod:`thumbsel.artwork.tags`: ``closeup``,
 ``smiling``, ``dark``...), and the viewer is described by named features (genre
 affinities, device, time of day...). A policy scores a candidate with one
 linear model over the *interactions* of the two:
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from thumbsel.artwork.tags import TAG_DEFINITIONS
 from thumbsel.errors import PersonalizeError
-from thumbsel.tags import TAG_DEFINITIONS
 
 __all__ = [
     "IMAGE_ATTRIBUTES",
@@ -42,7 +42,7 @@ FloatArray = npt.NDArray[np.float64]
 IMAGE_ATTRIBUTES: tuple[str, ...] = tuple(
     "face" if tag == "faces:N" else tag for tag in TAG_DEFINITIONS
 )
-"""The image attributes the artwork tags give, in :data:`thumbsel.tags.TAG_DEFINITIONS` order.
+"""The image attributes the artwork tags give, in the order of ``TAG_DEFINITIONS``.
 
 ``face`` stands for the tag ``faces:N`` with N at least 1; the other names are
 the tags themselves.

@@ -31,12 +31,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from thumbsel.errors import PersonalizeError, ThumbselError
-from thumbsel.outputs.atomic import atomic_path
+from thumbsel.errors import ImpressionLogError, PersonalizeError
+from thumbsel.files import atomic_path
 from thumbsel.personalize.evaluate import LoggedFeedback
 from thumbsel.personalize.features import FeatureSpace
 
 __all__ = [
+    "DEFAULT_PLAY_TIMEOUT",
     "IMPRESSION_LOG_VERSION",
     "IMPRESSION_SCHEMA",
     "PLAY_SCHEMA",
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 IMPRESSION_LOG_VERSION = "1"
+DEFAULT_PLAY_TIMEOUT = timedelta(hours=24)
+"""A play counts towards an impression when it comes this soon after it."""
 _VERSION_KEY = b"thumbsel.impression_log.version"
 _TIME = pa.timestamp("us", tz="UTC")
 _VALUES = pa.map_(pa.string(), pa.float64())
@@ -90,10 +93,6 @@ PLAY_SCHEMA = pa.schema(
 
 _PROBABILITY_SUM_TOLERANCE = 1e-6
 _PROPENSITY_TOLERANCE = 1e-9
-
-
-class ImpressionLogError(ThumbselError, ValueError):
-    """An impression or play log is unreadable or inconsistent."""
 
 
 @dataclass(frozen=True)

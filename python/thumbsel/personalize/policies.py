@@ -52,8 +52,9 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from thumbsel._core import __version__
 from thumbsel.errors import PersonalizeError, PolicyFileError
-from thumbsel.outputs.atomic import atomic_path
+from thumbsel.files import atomic_path
 from thumbsel.personalize.features import CandidatesInput, FeatureSpace, ViewerInput
 
 __all__ = [
@@ -336,8 +337,6 @@ class Policy(ABC):
         arrays_path = path.with_suffix(".npz")
         with atomic_path(arrays_path) as temporary:
             temporary.write_bytes(arrays)
-        from thumbsel import __version__
-
         document = {
             "format": POLICY_FILE_FORMAT,
             "format_version": POLICY_FILE_VERSION,

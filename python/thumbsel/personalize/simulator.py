@@ -40,7 +40,11 @@ from thumbsel.personalize.policies import POLICIES, Policy
 
 __all__ = [
     "CLICKBAIT_ATTRIBUTE",
+    "DEFAULT_ROUNDS",
     "DEFAULT_SEGMENTS",
+    "DEFAULT_TITLES",
+    "DEFAULT_VIEWERS",
+    "REWARDS",
     "SIMULATED_POLICIES",
     "Segment",
     "SimulationResult",
@@ -51,6 +55,12 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Reward = Literal["plays", "minutes"]
+REWARDS: tuple[Reward, ...] = ("plays", "minutes")
+
+DEFAULT_VIEWERS = 200
+DEFAULT_TITLES = 30
+DEFAULT_ROUNDS = 20
+"""The simulator's default size: 200 viewers x 20 rounds over 30 titles (4,000 impressions)."""
 
 CLICKBAIT_ATTRIBUTE = "high-contrast"
 """The attribute that marks the click-bait image; no other candidate has it."""
@@ -142,8 +152,8 @@ class Simulator:
     def __init__(
         self,
         *,
-        viewers: int = 200,
-        titles: int = 30,
+        viewers: int = DEFAULT_VIEWERS,
+        titles: int = DEFAULT_TITLES,
         seed: int = 0,
         reward: Reward = "plays",
         segments: Sequence[Segment] = DEFAULT_SEGMENTS,

@@ -1,0 +1,6 @@
+"""The artwork stage (between selection and outputs): faces, tags and crops of the
+chosen frames. See :mod:`thumbsel.artwork.stage`."""
+
+from thumbsel.artwork.stage import Artwork, ArtworkFace, Crop, describe_artwork, faces_available
+
+__all__ = ["Artwork", "ArtworkFace", "Crop", "describe_artwork", "faces_available"]

@@ -1,0 +1,156 @@
+"""The artwork stage: what each chosen frame offers a designer.
+
+Runs after selection, on the chosen frames only (so it costs the same for an
+hour of video as for a minute): it decodes each candidate again at full
+resolution, finds its faces (with the ``faces`` extra), tags it, and plans its
+crops for every canvas. The results are frozen records; :mod:`thumbsel.outputs`
+writes them and never computes any of this itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from thumbsel.artwork import faces as face_detection
+from thumbsel.artwork.crops import CANVASES, Box, plan_crops
+from thumbsel.artwork.tags import artwork_tags
+from thumbsel.decode import open_video
+from thumbsel.errors import ThumbselError
+from thumbsel.frames import FrameTable
+from thumbsel.select import Candidate, Selection
+
+__all__ = ["Artwork", "ArtworkFace", "Crop", "describe_artwork", "faces_available"]
+
+RGBArray = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class ArtworkFace:
+    """A face on a candidate, placed on the picture inside the bars."""
+
+    box: Box
+    """``(x0, y0, x1, y1)`` in source pixels; ``x1`` and ``y1`` are exclusive."""
+    score: float
+    """Detector confidence, 0..1."""
+    smiling: float
+    """Smile score, 0..1."""
+    relative_size: float
+    """The box's share of the picture inside the bars, 0..1."""
+    center: tuple[float, float]
+    """The box's centre as fractions (0..1) of the picture inside the bars."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": list(self.box),
+            "score": self.score,
+            "smiling": self.smiling,
+            "relative_size": round(self.relative_size, 6),
+            "center": [round(self.center[0], 6), round(self.center[1], 6)],
+        }
+
+
+@dataclass(frozen=True)
+class Crop:
+    """The part of a candidate to show on one canvas."""
+
+    canvas: str
+    """A key of :data:`thumbsel.artwork.crops.CANVASES` (``16:9``, ``2:3``, ...)."""
+    box: Box
+    """``(x0, y0, x1, y1)`` in source pixels, inside the bars, of the canvas's exact ratio."""
+
+
+@dataclass(frozen=True)
+class Artwork:
+    """One candidate with what the artwork stage found on it."""
+
+    candidate: Candidate
+    picture: RGBArray
+    """The frame at display size, ``(H, W, 3)`` uint8 RGB (read-only)."""
+    faces: tuple[ArtworkFace, ...] | None
+    """Faces, largest first; None when face detection did not run."""
+    tags: tuple[str, ...]
+    """In the order of :data:`thumbsel.artwork.tags.TAG_DEFINITIONS`."""
+    crops: tuple[Crop, ...]
+    """One per canvas, in the order of :data:`~thumbsel.artwork.crops.CANVASES`; none
+    when the picture is smaller than a canvas's smallest exact crop."""
+
+
+def faces_available() -> bool:
+    """Whether faces can be detected (the ``faces`` extra is installed)."""
+    return face_detection.faces_available()
+
+
+def describe_artwork(
+    frames: FrameTable, selection: Selection, *, faces: bool | None = None
+) -> tuple[Artwork, ...]:
+    """Faces, tags and crops of every candidate of ``selection``, in rank order.
+
+    The pictures are decoded again from ``frames.path``. ``faces=None`` finds
+    faces when the ``faces`` extra is installed, ``True`` insists on it
+    (:class:`~thumbsel.errors.FacesUnavailableError` without it), ``False``
+    leaves faces out. Raises :class:`~thumbsel.errors.ThumbselError` when a
+    chosen frame cannot be decoded again.
+    """
+    candidates = selection.candidates
+    if faces is None:
+        faces = face_detection.faces_available()
+    elif faces:
+        face_detection.require_faces()
+    if not frames.path:
+        raise ThumbselError("the frame table does not say which video to read the frames from")
+    with open_video(frames.path) as source:
+        pictures = source.read_rgb([c.frame for c in candidates], [c.time for c in candidates])
+    content = frames.content_box()
+    described = []
+    for candidate in candidates:
+        picture = pictures.get(candidate.frame)
+        if picture is None:
+            raise ThumbselError(
+                f"{frames.path}: frame {candidate.frame} could not be read back for its image"
+            )
+        picture.setflags(write=False)
+        described.append(_describe(candidate, picture, content, detect=faces))
+    return tuple(described)
+
+
+def _describe(candidate: Candidate, picture: RGBArray, content: Box, *, detect: bool) -> Artwork:
+    found = face_detection.detect_faces(picture) if detect else None
+    boxes: list[Box] | None = None if found is None else [face.box for face in found]
+    x0, y0, x1, y1 = content
+    width, height = max(1, x1 - x0), max(1, y1 - y0)
+    area = width * height
+    placed: tuple[ArtworkFace, ...] | None = None
+    if found is not None:
+        placed = tuple(
+            ArtworkFace(
+                box=face.box,
+                score=face.score,
+                smiling=face.smiling,
+                relative_size=(face.box[2] - face.box[0]) * (face.box[3] - face.box[1]) / area,
+                center=(
+                    ((face.box[0] + face.box[2]) / 2 - x0) / width,
+                    ((face.box[1] + face.box[3]) / 2 - y0) / height,
+                ),
+            )
+            for face in found
+        )
+    tags = artwork_tags(
+        candidate.features,
+        boxes,
+        [face.smiling for face in found] if found is not None else None,
+        area,
+    )
+    x, y = candidate.features.get("saliency_x"), candidate.features.get("saliency_y")
+    focus = (x, y) if x is not None and y is not None else None
+    try:
+        planned = plan_crops(content, boxes or (), focus)
+    except ValueError:
+        planned = {}  # a picture smaller than a canvas's smallest exact crop
+    crops = tuple(Crop(canvas, planned[canvas]) for canvas in CANVASES if canvas in planned)
+    return Artwork(
+        candidate=candidate, picture=picture, faces=placed, tags=tuple(tags), crops=crops
+    )

@@ -1,0 +1,125 @@
+"""``write_pick``: every file of a pick, from the stages' results.
+
+Nothing here measures, ranks or detects: it names files, writes them (each
+atomically, through :mod:`thumbsel.files`) and writes ``candidates.json``
+last, so a reader that finds it finds everything it names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from thumbsel.artwork import Artwork
+from thumbsel.artwork.crops import crop_picture
+from thumbsel.errors import OutputError
+from thumbsel.files import write_json
+from thumbsel.frames import FrameTable
+from thumbsel.outputs.documents import CandidateFiles, candidate_document, summary_document
+from thumbsel.outputs.report import write_report
+from thumbsel.outputs.sheets import make_thumbnail, save_jpeg, write_contact_sheet
+from thumbsel.outputs.tables import write_frames, write_shots_csv
+from thumbsel.select import Selection
+from thumbsel.shots import ShotDetection
+from thumbsel.timecode import timecode
+
+__all__ = ["THUMBNAIL_WIDTH", "candidate_files", "write_pick"]
+
+THUMBNAIL_WIDTH = 320
+"""Width in pixels of the thumbnails in ``thumbnails/`` and on the contact sheet."""
+
+
+def candidate_files(artwork: Artwork) -> CandidateFiles:
+    """The names a candidate's files get inside a pick's directory."""
+    candidate = artwork.candidate
+    stem = f"candidate-{candidate.rank:02d}-frame{candidate.frame:06d}"
+    return CandidateFiles(
+        image=f"{stem}.jpg",
+        thumbnail=f"thumbnails/{stem}.jpg",
+        crops={
+            crop.canvas: f"crops/{stem}-{crop.canvas.replace(':', 'x')}.jpg"
+            for crop in artwork.crops
+        },
+    )
+
+
+def write_pick(
+    frames: FrameTable,
+    shots: ShotDetection,
+    selection: Selection,
+    artwork: Sequence[Artwork],
+    outdir: str | os.PathLike[str],
+    *,
+    timings: Mapping[str, float] | None = None,
+) -> Path:
+    """Write every output of a pick into ``outdir``; returns the path of ``candidates.json``.
+
+    ``artwork`` is :func:`~thumbsel.artwork.describe_artwork` of ``selection``;
+    ``timings`` (seconds per stage) go into ``summary.json``.
+    """
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"{outdir}: exists and is not a directory")
+    if [item.candidate for item in artwork] != list(selection.candidates):
+        raise ValueError("artwork must describe the selection's candidates, in rank order")
+    files = [candidate_files(item) for item in artwork]
+    for item, named in zip(artwork, files, strict=True):
+        save_jpeg(item.picture, outdir / named.image)
+        save_jpeg(make_thumbnail(item.picture, THUMBNAIL_WIDTH), outdir / named.thumbnail)
+        for crop in item.crops:
+            picture = np.ascontiguousarray(crop_picture(item.picture, crop.box))
+            save_jpeg(picture, outdir / named.crops[crop.canvas])
+
+    contact_sheet = None
+    if artwork:
+        labels = [
+            f"#{c.rank}  {timecode(c.time, compact=True)}  shot {c.shot}  score {c.score:.2f}"
+            for c in selection.candidates
+        ]
+        write_contact_sheet(
+            [item.picture for item in artwork], labels, outdir / "contact-sheet.jpg"
+        )
+        contact_sheet = "contact-sheet.jpg"
+
+    write_frames(frames, shots, selection, outdir / "frames.parquet")
+    write_shots_csv(shots.shots, outdir / "shots.csv")
+    write_json(
+        outdir / "summary.json",
+        summary_document(frames, shots, selection, timings),
+        sort_keys=True,
+    )
+    write_report(
+        outdir / "report.html",
+        frames=frames,
+        shots=shots,
+        selection=selection,
+        artwork=artwork,
+        files=files,
+        contact_sheet=contact_sheet,
+    )
+    target = outdir / "candidates.json"
+    write_json(
+        target,
+        [candidate_document(item, named) for item, named in zip(artwork, files, strict=True)],
+    )
+    _remove_stale_images(outdir, {named.image for named in files})
+    return target
+
+
+def _remove_stale_images(outdir: Path, current: set[str]) -> None:
+    """Delete candidate images an earlier pick into the same directory left behind.
+
+    Only files named like ours are touched, so a reader of the directory sees
+    exactly the images ``candidates.json`` lists.
+    """
+    stems = {name.removesuffix(".jpg") for name in current}
+    for folder in (outdir, outdir / "thumbnails"):
+        for path in folder.glob("candidate-*-frame*.jpg"):
+            if path.name not in current:
+                path.unlink(missing_ok=True)
+    for path in (outdir / "crops").glob("candidate-*-frame*-*.jpg"):
+        if path.name.rsplit("-", 1)[0] not in stems:
+            path.unlink(missing_ok=True)

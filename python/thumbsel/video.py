@@ -1,0 +1,190 @@
+"""What a video is, and how completely one pass decoded it: plain records.
+
+:mod:`thumbsel.decode` fills these in; the frame table stores them beside its
+rows (so a saved ``frames.parquet`` still knows its video), and the outputs
+read them. Nothing here touches FFmpeg.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+__all__ = ["DecodeReport", "MatrixName", "VideoInfo"]
+
+MatrixName = Literal["bt601", "bt709"]
+
+# A hole between decoded frames longer than this many frame durations means
+# frames were lost (only trusted when decoding reported damage).
+_HOLE_IN_FRAMES = 2.5
+# Ending this much before the declared duration counts as stopping early;
+# containers round durations, so a frame or two of slack is needed.
+_EARLY_END_SECONDS = 0.5
+_EARLY_END_FRAMES = 3
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video stream is, as the decoder delivers it.
+
+    ``width`` and ``height`` are the display size (after rotation).
+    ``full_range`` and ``matrix`` describe the Y/U/V planes the decoder hands
+    out, which matters when a source in another pixel format (RGB, gray, ...)
+    is converted on the way. ``title``, ``comment`` and ``stream_title`` are
+    the file's own metadata, shown as they are (and escaped) in the report.
+    """
+
+    container: str
+    codec: str
+    width: int
+    height: int
+    pixel_format: str
+    full_range: bool
+    matrix: MatrixName
+    rotation: int
+    """Degrees clockwise (0, 90, 180, 270) the coded picture is turned for display."""
+    frame_rate: float
+    """Average frames per second; 0.0 when unknown."""
+    duration: float | None
+    """Seconds, when the container declares it."""
+    estimated_frames: int | None
+    title: str | None = None
+    """The container's ``title`` tag."""
+    comment: str | None = None
+    """The container's ``comment`` (or ``description``) tag."""
+    stream_title: str | None = None
+    """The video stream's own name (its ``title`` or ``handler_name`` tag)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, for JSON output."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VideoInfo:
+        """The inverse of :meth:`to_dict`; raises ``TypeError``/``KeyError`` on another layout."""
+        return cls(**_known_fields(cls, data))
+
+
+@dataclass
+class DecodeReport:
+    """How complete one decoding pass was; the decoder fills it in while iterating."""
+
+    frames_decoded: int = 0
+    decode_errors: int = 0
+    """Packets or frames that failed or came out damaged."""
+    stopped_early: bool = False
+    """Decoding ended on an error, or the data ended well before the declared duration."""
+    frames_short: bool = False
+    """Far fewer frames decoded than the stream's average rate and duration promise.
+
+    Damage inside a file is not always flagged by FFmpeg (with frame
+    threading, whether a broken frame is marked corrupt depends on timing),
+    so the frame count is checked against rate x duration, which holds for
+    variable frame rates too."""
+    last_time: float | None = None
+    """Latest presentation time reached, in seconds."""
+    expected_duration: float | None = None
+    first_time: float | None = None
+    skipped_time: float = 0.0
+    """Seconds of holes between decoded frames that are longer than a few frames."""
+    frame_duration: float | None = None
+    """Nominal seconds per frame (from the average frame rate), when known."""
+    last_frame_duration: float | None = None
+    """Seconds the latest frame lasts by its own timing, when the container says."""
+
+    @property
+    def complete(self) -> bool:
+        """True when the whole stream decoded without damage."""
+        return not (self.stopped_early or self.frames_short or self.decode_errors)
+
+    @property
+    def covered_until(self) -> float | None:
+        """End of the last decoded frame, in seconds."""
+        if self.last_time is None:
+            return None
+        return self.last_time + (self.last_frame_duration or self.frame_duration or 0.0)
+
+    @property
+    def lost_fraction(self) -> float | None:
+        """Estimated share (0..1) of the stream's duration that was not decoded."""
+        if self.expected_duration is None or self.expected_duration <= 0:
+            return None
+        covered_until = self.covered_until
+        if covered_until is None:
+            return 1.0
+        missing = max(0.0, self.expected_duration - covered_until)
+        # Holes are also what variable-frame-rate video looks like, so they
+        # only count as losses when the decoder reported damage.
+        if self.decode_errors or self.frames_short:
+            missing += self.skipped_time
+        return min(1.0, missing / self.expected_duration)
+
+    def summary(self) -> str:
+        """One line for logs and reports."""
+        text = f"decoded {_count(self.frames_decoded, 'frame')}"
+        covered_until = self.covered_until
+        if covered_until is not None:
+            text += f" up to {covered_until:.2f} s"
+        if self.expected_duration is not None:
+            text += f" of {self.expected_duration:.2f} s"
+        lost = self.lost_fraction
+        if lost is not None and (lost >= 0.01 or self.stopped_early):
+            percent = round(lost * 100)
+            amount = f"about {percent}%" if percent else "less than 1%"
+            text += f"; {amount} of the video could not be decoded"
+        elif self.stopped_early:
+            text += "; decoding stopped early"
+        if self.decode_errors:
+            errors = _count(self.decode_errors, "decode error")
+            text += f" ({errors})" if ";" in text else f"; {errors}"
+        return text
+
+    def record_frame(self, time: float, duration: float | None) -> None:
+        """Count one decoded frame presented at ``time`` lasting ``duration`` (when known)."""
+        # The first frame is due at 0.0, each later one when the previous ends;
+        # own frame durations keep variable-frame-rate pauses from looking like holes.
+        expected = 0.0 if self.last_time is None else self.covered_until or 0.0
+        hole = time - expected
+        if self.frame_duration and hole > (_HOLE_IN_FRAMES - 1) * self.frame_duration:
+            self.skipped_time += hole
+        if self.first_time is None:
+            self.first_time = time
+        if self.last_time is None or time >= self.last_time:
+            self.last_time = time
+            self.last_frame_duration = duration
+        self.frames_decoded += 1
+
+    def finish(self, *, demuxer_failed: bool) -> None:
+        """Judge the pass once the stream has ended (or failed)."""
+        shortfall = None
+        covered_until = self.covered_until
+        if self.expected_duration is not None:
+            shortfall = self.expected_duration - (covered_until or 0.0)
+        slack = max(_EARLY_END_SECONDS, _EARLY_END_FRAMES * (self.frame_duration or 0.0))
+        self.stopped_early = demuxer_failed or (shortfall is not None and shortfall > slack)
+        if self.expected_duration and self.frame_duration:
+            expected_frames = self.expected_duration / self.frame_duration
+            tolerance = max(3.0, 0.01 * expected_frames)
+            self.frames_short = self.frames_decoded < expected_frames - tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form: every field, for the frame table's metadata."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DecodeReport:
+        """The inverse of :meth:`to_dict`; raises ``TypeError``/``KeyError`` on another layout."""
+        return cls(**_known_fields(cls, data))
+
+
+def _known_fields(record: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``data``, refused (``KeyError``) when it holds a field ``record`` does not have."""
+    unknown = set(data) - {field.name for field in dataclasses.fields(record)}
+    if unknown:
+        raise KeyError(f"unknown {record.__name__} fields {sorted(unknown)}")
+    return data
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
