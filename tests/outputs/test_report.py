@@ -1,29 +1,51 @@
-"""The HTML report, the contact sheet and the JPEG writer, on synthetic inputs."""
+"""The HTML report: hand-built picks for exact expectations, real picks for the whole path."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.resources
+import json
 import re
 import urllib.parse
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
-from PIL import Image
-from thumbsel.errors import OutputError
-from thumbsel.outputs.report import BUCKETS, clock, envelope, write_report
-from thumbsel.outputs.sheets import (
-    GAP,
-    MARGIN,
-    label_strip_height,
-    make_thumbnail,
-    save_jpeg,
-    write_contact_sheet,
+import videos
+from tables import VIDEO, make_frames
+from thumbsel import (
+    Artwork,
+    ArtworkFace,
+    Candidate,
+    Crop,
+    DecodeReport,
+    FrameTable,
+    Selection,
+    Shot,
+    ShotDetection,
+    SourceFile,
+    __version__,
 )
+from thumbsel.cli import main
+from thumbsel.decode import probe
+from thumbsel.outputs.documents import CandidateFiles
+from thumbsel.outputs.report import (
+    FILTER_NOTES,
+    SHOT_TABLE_OPEN_LIMIT,
+    render_report,
+    write_report,
+)
+from thumbsel.outputs.sheets import make_thumbnail, save_jpeg, write_contact_sheet
+from thumbsel.outputs.timeline import BUCKETS, DENSE_BOUNDARIES, build_timeline, coordinate
+from thumbsel.timecode import timecode
 
 SVG = "{http://www.w3.org/2000/svg}"
 FPS = 24.0
+FRAMES = 2400
 FILTER_COUNTS = {
     "transition": 321,
     "dark": 123,
@@ -31,12 +53,14 @@ FILTER_COUNTS = {
     "low-information": 17,
     "blurry": 45,
     "motion": 9,
-    "duplicate-shot": 4,
 }
-"""Rejection counts; ``duplicate-shot`` counts shots, so it stays out of the frame totals."""
-FRAME_REJECTIONS = sum(v for k, v in FILTER_COUNTS.items() if k != "duplicate-shot")
+FRAME_REJECTIONS = sum(FILTER_COUNTS.values())
+DUPLICATE_SHOTS = {4: 1, 5: 2}
+"""Shot -> the better shot it repeats: two shots dropped whole, counted in shots."""
 TRANSITIONS = [None, "cut", "fade", "dissolve", "cut", "cut"]
 SHOT_STARTS = [0, 300, 700, 1200, 1750, 2100]
+CANDIDATE_FRAMES = [420, 1500, 2200, 900, 60, 1900, 2300]
+SOURCE = "/media/<script>alert(1)</script> & co/episode <01>.mp4"
 
 
 def picture(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -49,107 +73,146 @@ def picture(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
-def make_shots(
-    starts: list[int], transitions: list[str | None], frames: int
-) -> list[dict[str, Any]]:
-    ends = [*starts[1:], frames]
-    return [
-        {
-            "index": index,
-            "start_frame": start,
-            "end_frame": end,
-            "start_time": start / FPS,
-            "end_time": end / FPS,
-            "transition_in": transition,
-        }
-        for index, (start, end, transition) in enumerate(
-            zip(starts, ends, transitions, strict=True)
-        )
-    ]
-
-
-def make_timeline(frames: int, seed: int = 1) -> dict[str, np.ndarray]:
+def signal_columns(count: int, starts: Sequence[int], seed: int = 1) -> dict[str, np.ndarray]:
+    """Per-frame signals that look like a real title's: noise, trends and cut spikes."""
     rng = np.random.default_rng(seed)
-    time = np.arange(frames) / FPS
-    motion = np.abs(rng.normal(0.01, 0.005, frames))
+    time = np.arange(count) / FPS
+    motion = np.abs(rng.normal(0.01, 0.005, count))
     motion[0] = np.nan
-    cut_score = np.abs(rng.normal(3.0, 1.0, frames))
+    cut_score = np.abs(rng.normal(3.0, 1.0, count))
     cut_score[0] = np.nan
-    for start in SHOT_STARTS[1:]:
-        if start < frames:
+    for start in starts[1:]:
+        if start < count:
             cut_score[start] = 80.0
     return {
-        "time": time,
         "brightness": 0.45 + 0.25 * np.sin(time / 7.0),
-        "sharpness": rng.gamma(2.0, 150.0, frames),
+        "sharpness": rng.gamma(2.0, 150.0, count),
         "motion": motion,
         "cut_score": cut_score,
     }
 
 
-def make_candidates(outdir: Path, count: int = 3) -> list[dict[str, Any]]:
-    candidates = []
-    frames = [420, 1500, 2200, 900, 60, 1900, 2300][:count]
-    for rank, frame in enumerate(frames, start=1):
-        stem = f"candidate-{rank:02d}-frame{frame:06d}"
-        full = picture(180, 320, seed=rank)
-        save_jpeg(full, outdir / f"{stem}.jpg")
-        save_jpeg(make_thumbnail(full, 160), outdir / "thumbnails" / f"{stem}.jpg")
-        shot = max(i for i, start in enumerate(SHOT_STARTS) if start <= frame)
-        candidates.append(
-            {
-                "rank": rank,
-                "frame": frame,
-                "time": frame / FPS,
-                "score": 0.9 - 0.1 * rank,
-                "shot": shot,
-                "image": f"{stem}.jpg",
-                "thumbnail": f"thumbnails/{stem}.jpg",
-                "phash": "0123456789abcdef",
-                "features": {"brightness": 0.41, "sharpness": 812.5, "entropy": 7.12},
-                "signals": {"sharpness": 0.93, "exposure": 0.81, "stillness": 0.2},
-                "reasons": [f"best of shot {shot}", "sharpness 0.93, exposure 0.81"],
-            }
+def pick(
+    outdir: Path,
+    *,
+    count: int = FRAMES,
+    candidates: int = 3,
+    starts: Sequence[int] = SHOT_STARTS,
+    transitions: Sequence[str | None] = TRANSITIONS,
+    rejected: Mapping[str, int] = FILTER_COUNTS,
+    duplicates: Mapping[int, int] = DUPLICATE_SHOTS,
+    faces: tuple[ArtworkFace, ...] | None = None,
+    sheet: bool = True,
+    columns: Mapping[str, np.ndarray] | None = None,
+    video: Mapping[str, Any] | None = None,
+    decode: DecodeReport | None = None,
+    source: str = SOURCE,
+) -> dict[str, Any]:
+    """The arguments of ``write_report`` for a pick built by hand, with its images in ``outdir``.
+
+    Every object is the real typed result of its stage, made directly rather
+    than measured, so each test knows exactly what the page must show.
+    """
+    data = make_frames(count, {**signal_columns(count, starts), **(columns or {})}, fps=FPS)
+    info = dataclasses.replace(
+        VIDEO, width=320, height=180, frame_rate=FPS, duration=count / FPS, **(video or {})
+    )
+    frames = FrameTable.from_columns(
+        data,
+        video=info,
+        source=SourceFile(path=source, size=0, sha256="0" * 64),
+        decode=decode,
+    )
+    ends = [*starts[1:], count]
+    shots = tuple(
+        Shot(index, start, end, start / FPS, end / FPS, kind)
+        for index, (start, end, kind) in enumerate(zip(starts, ends, transitions, strict=True))
+    )
+    shot_of_frame = np.zeros(count, np.int64)
+    for shot in shots:
+        shot_of_frame[shot.start_frame : shot.end_frame] = shot.index
+    detection = ShotDetection(
+        shots=shots,
+        shot_of_frame=shot_of_frame,
+        in_transition=np.zeros(count, bool),
+        change=np.zeros(count),
+    )
+
+    chosen = []
+    for rank, frame in enumerate(CANDIDATE_FRAMES[:candidates], start=1):
+        shot = int(shot_of_frame[frame])
+        chosen.append(
+            Candidate(
+                rank=rank,
+                frame=frame,
+                time=frame / FPS,
+                score=0.9 - 0.1 * rank,
+                shot=shot,
+                features={"brightness": 0.41, "sharpness": 812.5, "entropy": 7.12},
+                signals={"sharpness": 0.93, "exposure": 0.81, "stillness": 0.2},
+                reasons=(f"best of shot {shot}", "sharpness 0.93, exposure 0.81"),
+                phash="0123456789abcdef",
+            )
         )
-    return candidates
+    reasons: list[str | None] = [None] * count
+    free = (frame for frame in range(count) if frame not in CANDIDATE_FRAMES[:candidates])
+    for name, number in rejected.items():
+        for _ in range(number):
+            reasons[next(free)] = name
+    selection = Selection(
+        candidates=tuple(chosen),
+        scores=np.full(count, 0.5),
+        rejected=tuple(reasons),
+        duplicate_shots=dict(duplicates),
+    )
 
+    artwork, files = [], []
+    for candidate in chosen:
+        full = picture(180, 320, seed=candidate.rank)
+        stem = f"candidate-{candidate.rank:02d}-frame{candidate.frame:06d}"
+        named = CandidateFiles(
+            image=f"{stem}.jpg",
+            thumbnail=f"thumbnails/{stem}.jpg",
+            crops={"16:9": f"crops/{stem}-16x9.jpg", "1:1": f"crops/{stem}-1x1.jpg"},
+        )
+        crops = (Crop("16:9", (0, 0, 320, 180)), Crop("1:1", (70, 0, 250, 180)))
+        save_jpeg(full, outdir / named.image)
+        save_jpeg(make_thumbnail(full, 160), outdir / named.thumbnail)
+        for crop in crops:
+            x0, y0, x1, y1 = crop.box
+            save_jpeg(np.ascontiguousarray(full[y0:y1, x0:x1]), outdir / named.crops[crop.canvas])
+        artwork.append(
+            Artwork(
+                candidate=candidate,
+                picture=full,
+                faces=faces,
+                tags=("medium", "warm"),
+                crops=crops,
+            )
+        )
+        files.append(named)
 
-def build(outdir: Path, **overrides: Any) -> Path:
-    """A report with realistic synthetic content, written into ``outdir``."""
-    frames = overrides.pop("frames", 2400)
-    with_sheet = overrides.pop("sheet", True)
-    candidates = overrides.pop("candidates", None)
-    if candidates is None:
-        candidates = make_candidates(outdir)
-    arguments: dict[str, Any] = {
-        "title": "episode <01>.mp4",
-        "video": {
-            "path": "/media/<script>alert(1)</script> & co/episode.mp4",
-            "width": 320,
-            "height": 180,
-            "frame_rate": FPS,
-            "duration": frames / FPS,
-            "codec": "h264",
-            "frames": frames,
-            "letterbox": {"top": 0, "bottom": 0, "left": 0, "right": 0},
-            "decode": f"decoded {frames} frames",
-        },
-        "candidates": candidates,
-        "rejected": dict(FILTER_COUNTS),
-        "contact_sheet": None,
-    }
-    if candidates and with_sheet:
-        sheet = write_contact_sheet(
-            [np.asarray(Image.open(outdir / c["image"])) for c in candidates],
-            [f"#{c['rank']}  {clock(c['time'])}" for c in candidates],
+    contact_sheet = None
+    if chosen and sheet:
+        written = write_contact_sheet(
+            [item.picture for item in artwork],
+            [f"#{c.rank}  {timecode(c.time, compact=True)}" for c in chosen],
             outdir / "contact-sheet.jpg",
         )
-        arguments["contact_sheet"] = sheet.name
-    arguments.update(overrides)
-    if "shots" not in arguments:
-        arguments["shots"] = make_shots(SHOT_STARTS, TRANSITIONS, frames)
-    if "timeline" not in arguments:
-        arguments["timeline"] = make_timeline(frames)
+        contact_sheet = written.name
+    return {
+        "frames": frames,
+        "shots": detection,
+        "selection": selection,
+        "artwork": artwork,
+        "files": files,
+        "contact_sheet": contact_sheet,
+    }
+
+
+def build(outdir: Path, **options: Any) -> Path:
+    """A hand-built pick's report, written into ``outdir``."""
+    arguments = pick(outdir, **options)
     return write_report(outdir / "report.html", **arguments)
 
 
@@ -161,28 +224,62 @@ def classes(element: ET.Element) -> list[str]:
     return element.get("class", "").split()
 
 
+def text_of(element: ET.Element | None) -> str:
+    assert element is not None
+    return "".join(element.itertext())
+
+
 def timeline_svg(root: ET.Element) -> ET.Element:
     svg = root.find(f".//{SVG}svg[@id='timeline-svg']")
     assert svg is not None
     return svg
 
 
-# --------------------------------------------------------------------------- report
+def facts(root: ET.Element) -> dict[str, str]:
+    return {
+        text_of(fact.find("dt")): text_of(fact.find("dd"))
+        for fact in root.iter("div")
+        if "fact" in classes(fact)
+    }
+
+
+def filter_rows(root: ET.Element) -> dict[str, list[str]]:
+    table = root.find(".//table[@class='data rejections']")
+    assert table is not None
+    return {
+        text_of(row.find("th")): [text_of(cell) for cell in row.findall("td")]
+        for row in table.findall("./tbody/tr")
+    }
+
+
+def assert_no_live_markup(root: ET.Element) -> None:
+    """Nothing in the page runs or loads: no script, no handler, no foreign image or frame."""
+    for element in root.iter():
+        tag = element.tag.rsplit("}", 1)[-1]
+        assert tag not in {"script", "iframe", "object", "embed", "link", "base"}, tag
+        assert not [name for name in element.attrib if name.lower().startswith("on")], element
+        if tag == "img":
+            assert element.get("src") != "x"
+        for name in ("src", "href"):
+            assert not element.get(name, "").lower().startswith(("javascript:", "http", "//"))
+
+
+# --------------------------------------------------------------------------- the page
 
 
 def test_report_is_well_formed_and_self_contained(tmp_path: Path) -> None:
     report = build(tmp_path)
     text = report.read_text(encoding="utf-8")
-    assert text.startswith("<!DOCTYPE html>")
+    assert text.startswith("<!DOCTYPE html>\n<html")
     root = parse(report)  # raises on any unbalanced tag or bad entity
     assert root.tag == "html"
     ids = {element.get("id") for element in root.iter()} - {None}
-    references = []
-    for element in root.iter():
-        for name in ("src", "href"):
-            value = element.get(name)
-            if value is not None:
-                references.append(value)
+    references = [
+        value
+        for element in root.iter()
+        for name in ("src", "href")
+        if (value := element.get(name)) is not None
+    ]
     assert references
     local_files = set()
     for reference in references:
@@ -194,62 +291,198 @@ def test_report_is_well_formed_and_self_contained(tmp_path: Path) -> None:
         assert path.is_file(), reference
         local_files.add(path.resolve())
     assert (tmp_path / "contact-sheet.jpg").resolve() in local_files
-    # Nothing that would load from elsewhere.
-    assert not list(root.iter("script"))
-    assert not list(root.iter("link"))
+    assert len(local_files) == 1 + 3 * 4  # the sheet; per candidate image, thumbnail, 2 crops
+    assert_no_live_markup(root)
     assert "@import" not in text
     assert "url(" not in text
     assert not list(tmp_path.rglob("*.part"))
 
 
+def test_style_sheet_is_inlined_as_it_ships(tmp_path: Path) -> None:
+    root = parse(build(tmp_path))
+    styles = list(root.iter("style"))
+    assert len(styles) == 1
+    shipped = importlib.resources.files("thumbsel.outputs").joinpath("templates/report.css")
+    css = shipped.read_text(encoding="utf-8")
+    assert styles[0].text == "\n" + css
+    assert "prefers-color-scheme: dark" in css
+    # Raw text inside <style> is not unescaped by HTML parsers, so it must need no escaping.
+    assert "<" not in css and "&" not in css
+
+
+def test_header_shows_the_file_and_its_metadata(tmp_path: Path) -> None:
+    video = {"title": "Big Buck Bunny", "comment": "made with Blender\nsecond line"}
+    root = parse(build(tmp_path, video={**video, "stream_title": "Main feature"}))
+    header = root.find(".//header")
+    assert header is not None
+    assert text_of(header.find("h1")) == "episode <01>.mp4"
+    assert text_of(header.find("p[@class='path']")) == SOURCE
+    metadata = header.find("dl[@class='metadata']")
+    assert metadata is not None
+    shown = dict(
+        zip(
+            [text_of(dt) for dt in metadata.findall("dt")],
+            [text_of(dd) for dd in metadata.findall("dd")],
+            strict=True,
+        )
+    )
+    assert shown == {**{k.title(): v for k, v in video.items()}, "Stream": "Main feature"}
+    assert text_of(root.find("./head/title")) == "episode <01>.mp4 · thumbsel report"
+    meta = root.find("./head/meta[@name='generator']")
+    assert meta is not None and meta.get("content") == f"thumbsel {__version__}"
+    assert __version__ in text_of(root.find(".//footer"))
+
+
+def test_a_muxers_default_stream_name_is_not_metadata(tmp_path: Path) -> None:
+    root = parse(build(tmp_path, video={"stream_title": "VideoHandler"}))
+    assert root.find(".//dl[@class='metadata']") is None
+    assert "VideoHandler" not in text_of(root)
+
+
+def test_facts_and_notes(tmp_path: Path) -> None:
+    bars = {"bar_top": np.full(FRAMES, 20), "bar_bottom": np.full(FRAMES, 22)}
+    root = parse(build(tmp_path, columns=bars))
+    assert facts(root) == {
+        "Duration": "00:01:40.000",
+        "Resolution": "320 \u00d7 180",
+        "Frame rate": "24 fps",
+        "Codec": "h264",
+        "Frames analysed": "2,400",
+        "Shots": "6",
+        "Candidates": "3",
+        "Eligible frames": f"{FRAMES - FRAME_REJECTIONS:,}",
+    }
+    notes = [note for note in root.iter("p") if "note" in classes(note)]
+    assert [text_of(note) for note in notes] == [
+        "Letterbox bars: top 20 px, bottom 22 px",
+        "Decoded 2400 frames",
+    ]
+    assert not [note for note in notes if "warning" in classes(note)]
+
+
+def test_a_damaged_decode_is_a_warning(tmp_path: Path) -> None:
+    damaged = DecodeReport(
+        frames_decoded=FRAMES,
+        decode_errors=3,
+        stopped_early=True,
+        last_time=60.0,
+        expected_duration=100.0,
+        frame_duration=1 / FPS,
+    )
+    root = parse(build(tmp_path, decode=damaged))
+    warnings = [p for p in root.iter("p") if "warning" in classes(p)]
+    assert [text_of(p) for p in warnings] == [damaged.summary()[:1].upper() + damaged.summary()[1:]]
+    assert "could not be decoded" in text_of(warnings[0])
+    assert "Letterbox" not in text_of(root)
+
+
+# --------------------------------------------------------------------------- cards
+
+
 def test_candidates_show_rank_time_and_signals(tmp_path: Path) -> None:
-    candidates = make_candidates(tmp_path, count=4)
-    report = build(tmp_path, candidates=candidates)
+    arguments = pick(tmp_path, candidates=4)
+    report = write_report(tmp_path / "report.html", **arguments)
     root = parse(report)
-    text = report.read_text(encoding="utf-8")
-    for candidate in candidates:
-        card = root.find(f".//article[@id='candidate-{candidate['rank']}']")
-        assert card is not None
-        card_text = "".join(card.itertext())
-        assert f"#{candidate['rank']}" in card_text
-        assert clock(candidate["time"]) in card_text
-        assert f"{candidate['score']:.2f}" in card_text
-        assert candidate["reasons"][0] in card_text
-        bars = [e for e in card.iter("span") if "fill" in classes(e)]
-        assert len(bars) == len(candidate["signals"])
-        img = card.find(".//img")
-        assert img is not None
-        assert img.get("src") == candidate["thumbnail"]
-    # Cards come in rank order.
-    order = [int(m) for m in re.findall(r'<article class="card" id="candidate-(\d+)"', text)]
-    assert order == [1, 2, 3, 4]
+    cards = [card for card in root.iter("article") if "card" in classes(card)]
+    assert [card.get("id") for card in cards] == [f"candidate-{r}" for r in (1, 2, 3, 4)]
+    for card, item, named in zip(cards, arguments["artwork"], arguments["files"], strict=True):
+        candidate = item.candidate
+        text = text_of(card)
+        assert text_of(card.find(".//span[@class='rank']")) == f"#{candidate.rank}"
+        assert text_of(card.find(".//span[@class='time']")) == timecode(candidate.time)
+        assert text_of(card.find(".//span[@class='score']/b")) == f"{candidate.score:.2f}"
+        assert f"Shot {candidate.shot} · frame {candidate.frame:,}" in text
+        assert [text_of(li) for li in card.findall(".//ul[@class='reasons']/li")] == list(
+            candidate.reasons
+        )
+        assert [text_of(t) for t in card.findall(".//span[@class='tag']")] == list(item.tags)
+        link = card.find("a[@class='picture']")
+        assert link is not None and link.get("href") == named.image
+        img = link.find("img")
+        assert img is not None and img.get("src") == named.thumbnail
+        assert (img.get("width"), img.get("height")) == ("320", "180")
+        widths = [fill.get("style") for fill in card.iter("span") if "fill" in classes(fill)]
+        assert widths == ["width:93.0%", "width:81.0%", "width:20.0%"]
+        crops = card.findall(".//p[@class='crops']/a")
+        assert [(a.text, a.get("href")) for a in crops] == [
+            (canvas, named.crops[canvas]) for canvas in ("16:9", "1:1")
+        ]
+        measurements = {
+            text_of(row.find("th")): text_of(row.find("td"))
+            for row in card.findall(".//details[@class='features']//tr")
+        }
+        assert measurements == {"brightness": "0.41", "sharpness": "812.5", "entropy": "7.12"}
+        # Face detection did not run: nothing is said about faces.
+        assert card.find(".//p[@class='faces']") is None
 
 
-def test_clock_format() -> None:
-    assert clock(83.48) == "00:01:23.480"
-    assert clock(2 * 3600 + 59.9996) == "02:01:00.000"
-    assert clock(0) == "00:00:00.000"
-    assert clock(float("nan")) == "\u2013"
-    assert clock(None) == "\u2013"
+def test_cards_show_faces_when_detection_ran(tmp_path: Path) -> None:
+    found = (
+        ArtworkFace(
+            box=(32, 18, 96, 90), score=0.97, smiling=0.8, relative_size=0.08, center=(0.2, 0.3)
+        ),
+        ArtworkFace(
+            box=(200, 40, 240, 80), score=0.6, smiling=0.1, relative_size=0.028, center=(0.7, 0.33)
+        ),
+    )
+    root = parse(build(tmp_path, faces=found, candidates=1))
+    card = root.find(".//article[@id='candidate-1']")
+    assert card is not None
+    assert text_of(card.find(".//p[@class='faces']")) == (
+        "2 faces; the largest covers 8.0% of the picture"
+    )
+    boxes = [span for span in card.iter("span") if "face-box" in classes(span)]
+    assert [box.get("style") for box in boxes] == [
+        "left:10.0%;top:10.0%;width:20.0%;height:40.0%",
+        "left:62.5%;top:22.2%;width:12.5%;height:22.2%",
+    ]
+    assert "confidence 0.97" in (boxes[0].get("title") or "")
+    rows = {
+        text_of(row.find("th")): text_of(row.find("td"))
+        for row in card.findall(".//details[@class='features']//tr")
+    }
+    assert rows["face 1"] == "32, 18 \u2013 96, 90"
+    assert rows["face 2"] == "200, 40 \u2013 240, 80"
+
+    root = parse(build(tmp_path, faces=(), candidates=1))
+    assert text_of(root.find(".//p[@class='faces']")) == "No faces found"
+    assert not [span for span in root.iter("span") if "face-box" in classes(span)]
 
 
-def test_timeline_marks_each_candidate_and_shot_boundary(tmp_path: Path) -> None:
-    report = build(tmp_path)
-    root = parse(report)
+# --------------------------------------------------------------------------- timeline
+
+
+def test_timeline_draws_the_geometry_it_was_given(tmp_path: Path) -> None:
+    arguments = pick(tmp_path)
+    root = parse(write_report(tmp_path / "report.html", **arguments))
     svg = timeline_svg(root)
+    expected = build_timeline(
+        arguments["frames"], arguments["shots"].shots, arguments["selection"].candidates
+    )
+    assert svg.get("viewBox") == f"0 0 {expected.width} {coordinate(expected.height)}"
+
     markers = [g for g in svg.iter(f"{SVG}g") if "marker" in classes(g)]
-    assert len(markers) == 3
-    numbers = sorted(int("".join(m.find(f"{SVG}text").itertext())) for m in markers)  # type: ignore[union-attr]
-    assert numbers == [1, 2, 3]
-    for marker in markers:
-        assert marker.find(f"{SVG}title") is not None
+    assert len(markers) == len(expected.markers) == 3
+    # Painted best rank last, so that it stays on top of any disc it overlaps.
+    for group, marker in zip(markers, expected.markers[::-1], strict=True):
+        circle = group.find(f"{SVG}circle")
+        assert circle is not None
+        assert circle.get("cx") == coordinate(marker.x)
+        assert circle.get("cy") == coordinate(marker.y)
+        assert text_of(group.find(f"{SVG}text")) == marker.label
+        assert text_of(group.find(f"{SVG}title")) == marker.tooltip
+    links = [a.get("href") for a in svg.iter(f"{SVG}a")]
+    assert links == [f"#candidate-{rank}" for rank in (3, 2, 1)]
+    ids = {element.get("id") for element in root.iter()}
+    assert all(link[1:] in ids for link in links if link)
+
     boundaries = [line for line in svg.iter(f"{SVG}line") if "boundary" in classes(line)]
-    assert len(boundaries) == len(SHOT_STARTS) - 1
-    kinds = [next(c for c in classes(line) if c != "boundary") for line in boundaries]
-    assert kinds == TRANSITIONS[1:]
-    for line in boundaries:
-        title = line.find(f"{SVG}title")
-        assert title is not None and "begins at" in (title.text or "")
+    assert [classes(line)[1] for line in boundaries] == TRANSITIONS[1:]
+    assert [line.get("x1") for line in boundaries] == [coordinate(b.x) for b in expected.boundaries]
+    assert {line.get("y2") for line in boundaries} == {coordinate(expected.lanes_bottom)}
+    for line, boundary in zip(boundaries, expected.boundaries, strict=True):
+        assert text_of(line.find(f"{SVG}title")) == boundary.tooltip
+
     lanes = [g for g in svg.iter(f"{SVG}g") if "lane" in classes(g)]
     assert [classes(g)[1] for g in lanes] == [
         "lane-shots",
@@ -258,301 +491,283 @@ def test_timeline_marks_each_candidate_and_shot_boundary(tmp_path: Path) -> None
         "lane-motion",
         "lane-cut-score",
     ]
+    for group, lane in zip(lanes[1:], expected.lanes, strict=True):
+        assert text_of(group.find(f"{SVG}rect/{SVG}title")) == lane.tooltip
+        assert [text_of(t) for t in group.findall(f"{SVG}text")] == [lane.label, lane.scale]
     # 2400 frames are more than BUCKETS: a min/max band and a mean line per lane.
-    assert sorted(classes(p)[0] for p in svg.iter(f"{SVG}path")) == ["band"] * 4 + ["line"] * 4
-
-    # Each marker sits between the boundaries of its shot (frames 420, 1500, 2200).
-    edges = [float(line.get("x1", "nan")) for line in boundaries]
-    centre = {
-        int("".join(m.find(f"{SVG}text").itertext())): float(  # type: ignore[union-attr]
-            m.find(f"{SVG}circle").get("cx", "nan")  # type: ignore[union-attr]
-        )
-        for m in markers
+    paths = {(classes(p)[0], p.get("d")) for p in svg.iter(f"{SVG}path")}
+    assert paths == {("band", lane.fill_path) for lane in expected.lanes} | {
+        ("line", lane.line_path) for lane in expected.lanes
     }
-    assert edges[0] < centre[1] < edges[1]
-    assert edges[2] < centre[2] < edges[3]
-    assert edges[4] < centre[3]
+    ticks = [t for t in svg.iter(f"{SVG}text") if "tick" in classes(t)]
+    assert [(t.get("x"), t.get("text-anchor")) for t in ticks] == [
+        (coordinate(tick.x), tick.anchor) for tick in expected.ticks
+    ]
+    ticks = [text_of(t) for t in ticks]
+    assert ticks == [tick.label for tick in expected.ticks]
+    assert ticks[:3] == ["0:00", "0:10", "0:20"]
+    legend = [text_of(li) for li in root.findall(".//ul[@class='legend']/li")]
+    assert legend == ["cut (3)", "fade (1)", "dissolve (1)", "1chosen frame (by rank)"]
 
 
 def test_short_clip_is_drawn_frame_by_frame(tmp_path: Path) -> None:
-    svg = timeline_svg(parse(build(tmp_path, frames=BUCKETS)))
+    report = build(
+        tmp_path, count=BUCKETS, candidates=1, starts=[0, 500], transitions=[None, "cut"]
+    )
+    svg = timeline_svg(parse(report))
     assert sorted(classes(p)[0] for p in svg.iter(f"{SVG}path")) == ["area"] * 4 + ["line"] * 4
 
 
-def test_envelope_keeps_a_single_frame_spike() -> None:
-    count = 172_800  # two hours at 24 fps
-    time = np.arange(count) / FPS
-    values = np.full(count, 0.5)
-    values[54_321] = 7.0
-    values[100_000] = -3.0
-    reduced = envelope(time, values)
-    assert reduced.reduced
-    assert len(reduced.time) == len(reduced.high) == len(reduced.low) == BUCKETS
-    bucket = count / BUCKETS / FPS  # seconds per bucket
-    assert reduced.high.max() == 7.0
-    assert abs(reduced.time[np.argmax(reduced.high)] - time[54_321]) <= bucket
-    assert reduced.low.min() == -3.0
-    assert abs(reduced.time[np.argmin(reduced.low)] - time[100_000]) <= bucket
-    assert np.all(np.diff(reduced.time) > 0)
-    # The spike does not drag the mean of its bucket far from the trend.
-    assert reduced.mean.max() < 0.5 + 7.0 / (count / BUCKETS) + 1e-9
-
-
-def test_envelope_leaves_short_series_and_marks_gaps() -> None:
-    time = np.arange(10.0)
-    values = np.arange(10.0) ** 2
-    reduced = envelope(time, values)
-    assert not reduced.reduced
-    np.testing.assert_array_equal(reduced.time, time)
-    for series in (reduced.low, reduced.high, reduced.mean):
-        np.testing.assert_array_equal(series, values)
-
-    values = np.ones(10_000)
-    values[:5000] = np.nan
-    values[7000] = np.nan
-    reduced = envelope(np.arange(10_000.0), values, buckets=100)
-    assert len(reduced.time) == 100
-    assert np.isnan(reduced.high[:50]).all() and np.isnan(reduced.mean[:50]).all()
-    np.testing.assert_array_equal(reduced.high[50:], 1.0)
-    np.testing.assert_array_equal(reduced.mean[50:], 1.0)
-
-
-def test_timeline_draws_a_spike_of_a_long_title(tmp_path: Path) -> None:
-    frames = 100_000
-    timeline = make_timeline(frames)
-    timeline["cut_score"] = np.full(frames, 2.0)
-    timeline["cut_score"][77_777] = 200.0
-    report = build(tmp_path, frames=frames, timeline=timeline)
-    svg = timeline_svg(parse(report))
-    band = next(
-        path
-        for group in svg.iter(f"{SVG}g")
-        if classes(group) == ["series", "lane-cut-score"]
-        for path in group.iter(f"{SVG}path")
-        if "band" in classes(path)
-    )
-    ys = [float(y) for y in re.findall(r"-?[\d.]+ (-?[\d.]+)", band.get("d", ""))]
-    # The scale tops out at the spike, so the band reaches the top of its lane once.
-    assert max(ys) - min(ys) > 50
-
-
 def test_long_title_stays_small(tmp_path: Path) -> None:
-    frames = 172_800
-    shots = make_shots(
-        list(range(0, frames, 240)),
-        [None, *(["cut", "fade", "dissolve"] * 300)][: len(range(0, frames, 240))],
-        frames,
-    )
-    report = build(tmp_path, frames=frames, shots=shots)
+    count = 172_800
+    starts = list(range(0, count, 240))
+    transitions = [None, *(["cut", "fade", "dissolve"] * 300)][: len(starts)]
+    report = build(tmp_path, count=count, starts=starts, transitions=transitions)
     root = parse(report)
     svg = timeline_svg(root)
     for path in svg.iter(f"{SVG}path"):
         numbers = re.findall(r"-?\d+(?:\.\d+)?", path.get("d", ""))
         assert len(numbers) // 2 <= 2 * BUCKETS + 8
     boundaries = [line for line in svg.iter(f"{SVG}line") if "boundary" in classes(line)]
-    assert len(boundaries) == len(shots) - 1
+    assert len(boundaries) == len(starts) - 1 > DENSE_BOUNDARIES
+    strip = next(g for g in svg.iter(f"{SVG}g") if "lane-shots" in classes(g)).find(f"{SVG}rect")
+    assert strip is not None
+    strip_bottom = float(strip.get("y", "nan")) + float(strip.get("height", "nan"))
+    assert {float(line.get("y2", "nan")) for line in boundaries} == {strip_bottom}
     details = root.find(".//details[@class='shot-list']")
     assert details is not None and details.get("open") is None
+    assert len(details.findall(".//tbody/tr")) == len(starts)
     assert report.stat().st_size < 1_500_000
 
 
+# --------------------------------------------------------------------------- tables
+
+
 def test_short_shot_table_starts_open(tmp_path: Path) -> None:
-    root = parse(build(tmp_path))
+    arguments = pick(tmp_path)
+    root = parse(write_report(tmp_path / "report.html", **arguments))
     details = root.find(".//details[@class='shot-list']")
     assert details is not None and details.get("open") == "open"
-    rows = details.findall(".//tbody/tr")
+    assert len(SHOT_STARTS) <= SHOT_TABLE_OPEN_LIMIT
+    assert text_of(details.find("summary")) == "6 shots"
+    rows = [[text_of(td) for td in row.findall("td")] for row in details.findall(".//tbody/tr")]
     assert len(rows) == len(SHOT_STARTS)
+    assert rows[0] == ["0", "00:00:00.000", "00:00:12.500", "12.50 s", "300", "\u2013", ""]
+    assert rows[1] == ["1", "00:00:12.500", "00:00:29.167", "16.67 s", "400", "cut", "#1"]
+    assert [row[-1] for row in rows[2:]] == ["", "#2", "", "#3"]
+    pills = [span for span in details.iter("span") if "pill" in classes(span)]
+    assert [classes(p)[1] for p in pills] == TRANSITIONS[1:]
 
 
-def test_rejection_counts_appear(tmp_path: Path) -> None:
+def test_filters_table_counts_frames_and_duplicate_shots(tmp_path: Path) -> None:
     root = parse(build(tmp_path))
+    rows = filter_rows(root)
+    assert list(rows) == [*FILTER_COUNTS, "duplicate-shot"]
+    for name, count in FILTER_COUNTS.items():
+        count_cell, share, _bar, note = rows[name]
+        assert count_cell == f"{count:,}"
+        assert share == f"{count / FRAMES * 100:.1f}%"
+        assert note == FILTER_NOTES[name]
+    # Shots, not frames: no share of the frames, no bar, and out of the totals.
+    assert rows["duplicate-shot"][:3] == [str(len(DUPLICATE_SHOTS)), "\u2013", ""]
     table = root.find(".//table[@class='data rejections']")
     assert table is not None
-    shown = {}
-    for row in table.findall("./tbody/tr"):
-        header = row.find("th")
-        cells = row.findall("td")
-        assert header is not None
-        shown[header.text] = cells[0].text
-    assert shown == {name: f"{count:,}" for name, count in FILTER_COUNTS.items()}
-    total = "".join(table.find("tfoot").itertext())  # type: ignore[union-attr]
-    assert f"{FRAME_REJECTIONS:,}" in total
-    assert f"{2400 - FRAME_REJECTIONS:,} frames left" in total
-    facts = {
-        "".join(fact.find("dt").itertext()): "".join(fact.find("dd").itertext())  # type: ignore[union-attr]
-        for fact in root.iter("div")
-        if "fact" in classes(fact)
+    footer = [text_of(cell) for cell in table.findall("./tfoot/tr/*")]
+    assert footer == [
+        "all filters",
+        f"{FRAME_REJECTIONS:,}",
+        f"{FRAME_REJECTIONS / FRAMES * 100:.1f}%",
+        "",
+        f"{FRAMES - FRAME_REJECTIONS:,} frames left to choose from",
+    ]
+    assert facts(root)["Eligible frames"] == f"{FRAMES - FRAME_REJECTIONS:,}"
+
+
+# --------------------------------------------------------------------------- safety
+
+
+def test_text_from_the_file_is_escaped(tmp_path: Path) -> None:
+    hostile = {
+        "title": "<script>alert(1)</script>",
+        "comment": '<img src=x onerror="alert(2)"> & more',
+        "stream_title": "<svg onload=alert(3)>",
+        "codec": "<b>h264</b>",
     }
-    assert facts["Eligible frames"] == f"{2400 - FRAME_REJECTIONS:,}"
-    assert facts["Shots"] == str(len(SHOT_STARTS))
-    assert facts["Duration"] == "00:01:40.000"
-
-
-def test_text_is_escaped(tmp_path: Path) -> None:
-    candidates = make_candidates(tmp_path, count=1)
-    candidates[0]["reasons"] = ['<img src=x onerror="alert(1)">']
-    report = build(tmp_path, candidates=candidates, title="<b>bold</b> & title")
+    arguments = pick(tmp_path, candidates=1, video=hostile)
+    candidate = dataclasses.replace(
+        arguments["selection"].candidates[0], reasons=('<img src=x onerror="alert(4)">',)
+    )
+    arguments["selection"] = dataclasses.replace(arguments["selection"], candidates=(candidate,))
+    arguments["artwork"] = [
+        dataclasses.replace(arguments["artwork"][0], candidate=candidate, tags=("<i>tag</i>",))
+    ]
+    report = write_report(tmp_path / "report.html", **arguments)
     text = report.read_text(encoding="utf-8")
-    assert "<script>" not in text
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in text
-    assert "<b>bold</b>" not in text
-    assert "&lt;b&gt;bold&lt;/b&gt; &amp; title" in text
-    assert "<img src=x" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "/media/&lt;script&gt;alert(1)&lt;/script&gt; &amp; co/episode &lt;01&gt;.mp4" in text
     root = parse(report)
-    assert not list(root.iter("script"))
-    assert all("".join(b.itertext()) != "bold" for b in root.iter("b"))
-    assert "/media/<script>alert(1)</script> & co/episode.mp4" in "".join(root.itertext())
+    assert_no_live_markup(root)
+    assert all(text_of(b) != "h264" for b in root.iter("b"))
+    assert not list(root.iter("i"))
+    shown = text_of(root)
+    for value in (*hostile.values(), SOURCE, "<i>tag</i>", '<img src=x onerror="alert(4)">'):
+        assert value in shown
+
+
+def test_image_paths_must_stay_in_the_report_directory(tmp_path: Path) -> None:
+    for image in ("/etc/passwd", "https://example.com/x.jpg", "../outside.jpg", "a/../../b.jpg"):
+        arguments = pick(tmp_path, candidates=1, sheet=False)
+        arguments["files"] = [dataclasses.replace(arguments["files"][0], image=image)]
+        with pytest.raises(ValueError, match="relative path inside the report's directory"):
+            write_report(tmp_path / "report.html", **arguments)
+    arguments = pick(tmp_path, candidates=1, sheet=False)
+    with pytest.raises(ValueError, match="contact sheet"):
+        write_report(tmp_path / "report.html", **{**arguments, "contact_sheet": "C:/sheet.jpg"})
+    crops = {"16:9": "javascript:alert(1)", "1:1": "crops/a.jpg"}
+    arguments["files"] = [dataclasses.replace(arguments["files"][0], crops=crops)]
+    with pytest.raises(ValueError, match="crop"):
+        write_report(tmp_path / "report.html", **arguments)
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_inputs_that_do_not_belong_together_are_refused(tmp_path: Path) -> None:
+    arguments = pick(tmp_path, candidates=2, sheet=False)
+    with pytest.raises(ValueError, match="rank order"):
+        render_report(**{**arguments, "artwork": arguments["artwork"][::-1]})
+    with pytest.raises(ValueError, match="files"):
+        render_report(**{**arguments, "files": arguments["files"][:1]})
+    other = pick(tmp_path, count=100, candidates=0, rejected={}, starts=[0], transitions=[None])
+    with pytest.raises(ValueError, match="judged 2400 frames but the table has 100"):
+        render_report(**{**arguments, "frames": other["frames"]})
 
 
 def test_report_is_byte_identical_across_runs(tmp_path: Path) -> None:
     first = build(tmp_path / "a").read_bytes()
     second = build(tmp_path / "b").read_bytes()
     assert first == second
-    for name in ("contact-sheet.jpg", "candidate-01-frame000420.jpg"):
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    arguments = pick(tmp_path / "c")
+    assert render_report(**arguments).encode("utf-8") == first
 
 
-def test_report_without_candidates_or_data(tmp_path: Path) -> None:
-    report = build(
-        tmp_path,
-        candidates=[],
-        frames=0,
-        shots=[],
-        timeline={"time": np.zeros(0)},
-        rejected={},
+def test_report_without_candidates_or_frames(tmp_path: Path) -> None:
+    empty = {name: values[:0] for name, values in make_frames(1, fps=FPS).items()}
+    frames = FrameTable.from_columns(empty, video=dataclasses.replace(VIDEO, duration=None))
+    report = write_report(
+        tmp_path / "report.html",
+        frames=frames,
+        shots=ShotDetection((), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0)),
+        selection=Selection((), np.zeros(0), (), {}),
+        artwork=[],
+        files=[],
     )
     root = parse(report)
     svg = timeline_svg(root)
     assert not [g for g in svg.iter(f"{SVG}g") if "marker" in classes(g)]
-    assert "No frame passed the filters" in report.read_text(encoding="utf-8")
+    assert [text_of(t) for t in svg.iter(f"{SVG}text") if "lane-empty" in classes(t)] == [
+        "not measured"
+    ] * 4
+    assert "No frame passed the filters" in text_of(root)
+    assert text_of(root.find(".//h1")) == "Untitled video"
+    assert root.find(".//p[@class='path']") is None
+    assert root.find(".//section[@id='contact-sheet']") is None
+    nav = [a.get("href") for a in root.findall(".//nav//a")]
+    assert nav == ["#candidates", "#timeline", "#filters", "#shots"]
+    assert facts(root)["Duration"] == "\u2013"
+    assert filter_rows(root)["transition"][:2] == ["0", "\u2013"]
 
 
-def test_bad_inputs_are_refused(tmp_path: Path) -> None:
-    timeline = make_timeline(100)
-    timeline["motion"] = timeline["motion"][:50]
-    with pytest.raises(ValueError, match="motion"):
-        build(tmp_path, timeline=timeline)
-    for image in ("/etc/passwd", "https://example.com/x.jpg", "../outside.jpg"):
-        candidates = make_candidates(tmp_path, count=1)
-        candidates[0]["image"] = image
-        with pytest.raises(ValueError, match="relative path"):
-            build(tmp_path, candidates=candidates, sheet=False)
-    assert not (tmp_path / "report.html").exists()
+# --------------------------------------------------------------------------- real picks
 
 
-# --------------------------------------------------------------------------- sheets
+def run_pick(video: Path, outdir: Path, k: int = 4) -> None:
+    assert main(["pick", str(video), "-k", str(k), "-o", str(outdir), "--quiet"]) == 0
 
 
-@pytest.mark.parametrize(
-    ("shape", "width", "expected"),
-    [
-        ((720, 1280), 320, (180, 320)),
-        ((1080, 1440), 320, (240, 320)),
-        ((1920, 1080), 320, (569, 320)),
-        ((100, 50), 200, (400, 200)),
-    ],
-)
-def test_thumbnails_keep_aspect_ratio(
-    shape: tuple[int, int], width: int, expected: tuple[int, int]
-) -> None:
-    thumbnail = make_thumbnail(picture(*shape), width)
-    assert thumbnail.dtype == np.uint8
-    assert thumbnail.shape == (*expected, 3)
-    assert abs(thumbnail.shape[0] / thumbnail.shape[1] - shape[0] / shape[1]) < 1 / width
+def test_report_of_a_real_pick(bikes: Path, tmp_path: Path) -> None:
+    run_pick(bikes, tmp_path, k=4)
+    root = parse(tmp_path / "report.html")
+    candidates = json.loads((tmp_path / "candidates.json").read_text(encoding="utf-8"))
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert len(candidates) == 4
+    cards = [card for card in root.iter("article") if "card" in classes(card)]
+    assert len(cards) == len(candidates)
+    for card, candidate in zip(cards, candidates, strict=True):
+        assert card.get("id") == f"candidate-{candidate['rank']}"
+        assert text_of(card.find(".//span[@class='time']")) == timecode(candidate["time"])
+        img = card.find(".//img")
+        assert img is not None and img.get("src") == candidate["thumbnail"]
+        assert (tmp_path / candidate["image"]).is_file()
+        # Faces ran (the test extra installs OpenCV): the card says how many it found.
+        if "faces" in candidate:
+            faces = text_of(card.find(".//p[@class='faces']"))
+            assert faces.startswith(str(len(candidate["faces"])) if candidate["faces"] else "No")
+    svg = timeline_svg(root)
+    markers = [g for g in svg.iter(f"{SVG}g") if "marker" in classes(g)]
+    assert len(markers) == len(candidates)
+    boundaries = [line for line in svg.iter(f"{SVG}line") if "boundary" in classes(line)]
+    assert len(boundaries) == len(summary["shots"]) - 1 == 5
+    rows = filter_rows(root)
+    for name, count in summary["rejected"].items():
+        assert rows[name][0] == f"{count:,}"
+    assert rows["duplicate-shot"][0] == str(summary["duplicate_shot_count"])
+    assert facts(root)["Eligible frames"] == f"{summary['eligible_frames']:,}"
+    assert facts(root)["Frames analysed"] == "250"
+    assert text_of(root.find(".//h1")) == "bikes.mp4"
+    for element in root.iter():
+        for name in ("src", "href"):
+            value = element.get(name)
+            if value and not value.startswith("#"):
+                assert (tmp_path / urllib.parse.unquote(value)).is_file(), value
+    assert_no_live_markup(root)
 
 
-def test_thumbnail_refuses_bad_pictures() -> None:
-    with pytest.raises(ValueError):
-        make_thumbnail(np.zeros((10, 10), np.uint8))
-    with pytest.raises(ValueError):
-        make_thumbnail(np.zeros((10, 10, 3), np.float32))
-    with pytest.raises(ValueError):
-        make_thumbnail(np.zeros((10, 10, 3), np.uint8), 0)
-
-
-@pytest.mark.parametrize(("count", "columns"), [(5, 3), (8, 4), (2, 4), (1, 1), (7, 2)])
-def test_contact_sheet_size(tmp_path: Path, count: int, columns: int) -> None:
-    tile_width = 200
-    pictures = [picture(90, 160, seed=i) for i in range(count)]
-    target = write_contact_sheet(
-        pictures,
-        [f"#{i + 1}  00:00:0{i}.000  shot {i}  score 0.5" for i in range(count)],
-        tmp_path / "sheet.jpg",
-        columns=columns,
-        tile_width=tile_width,
+def write_tagged_video(path: Path, tags: Mapping[str, str], stream_name: str) -> None:
+    """Three short shots in MP4 with container tags and a stream name (its handler)."""
+    frames, _ = videos.concatenate_shots(
+        videos.moving_pattern_frames(30, seed=seed) for seed in range(3)
     )
-    used = min(columns, count)
-    rows = -(-count // used)
-    tile_height = make_thumbnail(pictures[0], tile_width).shape[0]
-    with Image.open(target) as sheet:
-        assert sheet.format == "JPEG"
-        assert sheet.size == (
-            2 * MARGIN + used * tile_width + (used - 1) * GAP,
-            2 * MARGIN + rows * (tile_height + label_strip_height(tile_width)) + (rows - 1) * GAP,
+    with av.open(str(path), "w") as container:
+        container.metadata.update(tags)
+        stream = container.add_stream(
+            "libx264", rate=25, options={"crf": "12", "preset": "veryfast", "threads": "1"}
         )
-        # Background is dark and neutral in the margin.
-        r, g, b = sheet.convert("RGB").getpixel((2, 2))  # type: ignore[misc]
-        assert max(r, g, b) < 50 and max(r, g, b) - min(r, g, b) < 8
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.metadata["handler_name"] = stream_name
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
 
 
-def test_contact_sheet_mixed_aspects_and_long_labels(tmp_path: Path) -> None:
-    pictures = [picture(90, 160), picture(160, 160), picture(40, 160)]
-    target = write_contact_sheet(
-        pictures, ["#1 " + "very long label " * 20, "#2", ""], tmp_path / "s.jpg", columns=3
-    )
-    with Image.open(target) as sheet:
-        assert sheet.size[1] == 2 * MARGIN + 320 + label_strip_height(320)
-    with pytest.raises(ValueError):
-        write_contact_sheet(pictures, ["only one"], tmp_path / "t.jpg")
-    with pytest.raises(ValueError):
-        write_contact_sheet([], [], tmp_path / "t.jpg")
+def test_markup_in_a_videos_name_and_tags_stays_text(tmp_path: Path) -> None:
+    title = "<script>alert(1)</script>"
+    comment = '<b onmouseover="alert(2)">bold</b> & <iframe src="javascript:alert(3)"></iframe>'
+    stream_name = "<svg onload=alert(4)>"
+    name = '"><img src=x onerror=alert(1)>.mp4'
+    video = tmp_path / name
+    write_tagged_video(video, {"title": title, "comment": comment}, stream_name)
+    # The tags really are in the file, so the page had markup to show.
+    info = probe(video)
+    assert (info.title, info.comment, info.stream_title) == (title, comment, stream_name)
 
-
-def test_contact_sheet_is_deterministic(tmp_path: Path) -> None:
-    pictures = [picture(90, 160, seed=i) for i in range(5)]
-    labels = [f"#{i + 1}  00:00:0{i}.000  shot {i}  score 0.5" for i in range(5)]
-    a = write_contact_sheet(pictures, labels, tmp_path / "a.jpg")
-    b = write_contact_sheet(pictures, labels, tmp_path / "b.jpg")
-    assert a.read_bytes() == b.read_bytes()
-
-
-def test_jpeg_is_plain_and_deterministic(tmp_path: Path) -> None:
-    pixels = picture(120, 200)
-    save_jpeg(pixels, tmp_path / "a.jpg")
-    save_jpeg(pixels, tmp_path / "b.jpg")
-    assert (tmp_path / "a.jpg").read_bytes() == (tmp_path / "b.jpg").read_bytes()
-    with Image.open(tmp_path / "a.jpg") as image:
-        assert image.format == "JPEG"
-        assert image.size == (200, 120)
-        assert not image.getexif()
-        assert "exif" not in image.info
-        decoded = np.asarray(image.convert("RGB"), dtype=np.int16)
-    assert np.abs(decoded - pixels).mean() < 6
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "b.jpg"]
-
-
-def test_jpeg_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "frame.jpg"
-    save_jpeg(picture(60, 80, seed=1), target)
-    before = target.read_bytes()
-
-    def failing_save(self: Image.Image, fp: Any, *args: Any, **kwargs: Any) -> None:
-        Path(fp).write_bytes(b"\xff\xd8 half a jpeg")
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(Image.Image, "save", failing_save)
-    with pytest.raises(OutputError, match="No space left"):
-        save_jpeg(picture(60, 80, seed=2), target)
-    assert target.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["frame.jpg"]
-
-    def crashing_save(self: Image.Image, fp: Any, *args: Any, **kwargs: Any) -> None:
-        Path(fp).write_bytes(b"\xff\xd8 half a jpeg")
-        raise RuntimeError("encoder crashed")
-
-    monkeypatch.setattr(Image.Image, "save", crashing_save)
-    with pytest.raises(RuntimeError, match="encoder crashed"):
-        save_jpeg(picture(60, 80, seed=3), tmp_path / "new" / "frame.jpg")
-    assert target.read_bytes() == before
-    assert not list(tmp_path.rglob("*.part"))
-    assert not (tmp_path / "new" / "frame.jpg").exists()
+    outdir = tmp_path / "out"
+    run_pick(video, outdir)
+    text = (outdir / "report.html").read_text(encoding="utf-8")
+    root = ET.fromstring(text)
+    assert not list(root.iter("script"))
+    assert not [e for e in root.iter() if any(a.lower().startswith("on") for a in e.attrib)]
+    assert not [img for img in root.iter("img") if img.get("src") == "x"]
+    assert_no_live_markup(root)
+    assert all(text_of(b) != "bold" for b in root.iter("b"))
+    assert not list(root.iter("svg"))
+    assert [svg.get("id") for svg in root.iter(f"{SVG}svg")] == ["timeline-svg"]
+    # Shown, as text: the title escaped in the source, whole in what a reader sees.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    shown = text_of(root)
+    for value in (title, comment, stream_name, name, str(video)):
+        assert value in shown
+    assert text_of(root.find(".//h1")) == name
+    assert text_of(root.find("./head/title")) == f"{name} · thumbsel report"
+    cards = [card for card in root.iter("article") if "card" in classes(card)]
+    assert cards
