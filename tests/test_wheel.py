@@ -30,7 +30,7 @@ def the_wheel() -> Path:
     return wheels[0]
 
 
-def test_the_wheel_is_abi3_manylinux_with_its_templates() -> None:
+def test_the_wheel_is_abi3_manylinux_with_its_templates_and_models() -> None:
     wheel = the_wheel()
     assert "-cp311-abi3-" in wheel.name and "manylinux" in wheel.name, wheel.name
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -39,6 +39,9 @@ def test_the_wheel_is_abi3_manylinux_with_its_templates() -> None:
     templates = {name for name in names if name.startswith("thumbsel/outputs/templates/")}
     assert any(name.endswith(".css") for name in templates), templates
     assert any(name.endswith(".j2") for name in templates), templates
+    models = {name for name in names if name.startswith("thumbsel/artwork/models/")}
+    assert {f"thumbsel/artwork/models/{n}" for n in ("LICENSE", "NOTICE")} <= models
+    assert len([name for name in models if name.endswith(".tflite")]) == 4
     assert not any(name.startswith(("tests/", "rust/", "benches/")) for name in names)
 
 

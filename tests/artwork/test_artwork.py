@@ -53,7 +53,8 @@ def test_the_man_in_a_suit_is_found_and_kept_whole(bikes_frames: thumbsel.FrameT
     assert 0.4 < face.center[0] < 0.7 and face.center[1] < 0.4
     assert person.tags[:2] == ("faces:1", "medium")
     assert [crop.canvas for crop in person.crops] == ["16:9", "2:3", "1:1", "4:5"]
-    x0, y0, x1, y1 = face.box
+    assert not face.cut and not face.face.eyes_closed
+    x0, y0, x1, y1 = face.face.box
     for crop in person.crops:
         cx0, cy0, cx1, cy1 = crop.box
         assert cx0 <= x0 and cy0 <= y0 and x1 <= cx1 and y1 <= cy1  # the face is kept whole

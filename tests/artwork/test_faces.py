@@ -1,8 +1,9 @@
 """Face detection (the optional ``faces`` extra) against frames checked by eye.
 
-Ground truth: every frame number and face count below was checked by eye on
-PNGs decoded with PyAV (decoded-frame numbers, from 0, as PyAV yields them).
-The face centres were read off the same pictures and are good to a few pixels.
+Two sets of truth: the 83 frames of ``tests/data/faces.json`` (boxes, pose,
+eyes and smile annotated by eye; see its README and ``tests/annotated.py``),
+and the frame numbers and face centres below, read off PNGs decoded with PyAV
+(decoded-frame numbers, from 0) and good to a few pixels.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import annotated
 import av
 import numpy as np
 import numpy.typing as npt
@@ -33,9 +35,10 @@ BIKES_ONE_FACE = {30: (297, 52), 33: (346, 50), 36: (406, 48), 40: (495, 50)}
 # walker's legs (his head is out of the picture), 246 a bicycle wheel close up.
 # The frontal cascade alone fires on 55 and 246; the rest of the pipeline must not.
 BIKES_NO_FACE = (0, 55, 200, 246)
-# Frame 124: a cyclist in a helmet, face about 30 pixels high in three-quarter
-# view. One face by eye, small and half hidden: the Haar cascades do not find
-# it (a strict xfail records that), and nothing else may be taken for a face.
+# Frame 124: a cyclist in a helmet, face about 28 pixels high in three-quarter
+# view, blurred, eyes not visible. One face by eye, small and half hidden: the
+# detector does not find it (a strict xfail records that), and nothing else
+# may be taken for a face.
 BIKES_SMALL_FACE = (124, (427, 37))
 
 # carphone_pristine.mp4 (176x144): one man talking to the camera in a car. In
@@ -138,7 +141,7 @@ def test_nothing_but_the_cyclist_is_taken_for_a_face(
 @needs_cv2
 @pytest.mark.xfail(
     strict=True,
-    reason="the Haar cascades miss a 30-pixel three-quarter face under a helmet",
+    reason="a blurred 28-pixel three-quarter face under a helmet, eyes not visible",
 )
 def test_the_cyclists_small_face_is_found(found: dict[tuple[str, int], list[Face]]) -> None:
     index, centre = BIKES_SMALL_FACE
@@ -254,13 +257,25 @@ def test_invalid_frames_are_rejected(frame: npt.NDArray[Any]) -> None:
         detect_faces(frame)
 
 
-def test_face_to_dict_is_plain_json() -> None:
-    face = Face(box=(1, 2, 30, 40), score=0.5, smiling=0.0)
-    assert json.loads(json.dumps(face.to_dict())) == {
-        "box": [1, 2, 30, 40],
-        "score": 0.5,
-        "smiling": 0.0,
+def test_face_to_dict_is_plain_json(carphone_frames: dict[int, Frame]) -> None:
+    pytest.importorskip("cv2")
+    (face,) = detect_faces(carphone_frames[0])
+    document = json.loads(json.dumps(face.to_dict()))
+    assert document["box"] == list(face.box)
+    assert set(document) == {
+        "box",
+        "score",
+        "eyes",
+        "eyes_closed",
+        "mouth",
+        "smiling",
+        "yaw",
+        "pose",
+        "sharpness",
+        "cut",
+        "keypoints",
     }
+    assert len(document["keypoints"]) == 6
 
 
 def test_unavailable_without_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -273,15 +288,6 @@ def test_unavailable_without_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "pip install 'thumbsel[faces]'" in message
     assert "\n" not in message
     assert isinstance(caught.value, ThumbselError)
-
-
-def test_unavailable_without_cascade_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    # OpenCV builds without the bundled cascades (the 5.x wheels) cannot be used.
-    cv2 = pytest.importorskip("cv2")
-    monkeypatch.setattr(cv2.data, "haarcascades", "/nonexistent/")
-    assert not faces_available()
-    with pytest.raises(FacesUnavailableError):
-        detect_faces(np.zeros((48, 64, 3), np.uint8))
 
 
 def test_invalid_frame_is_reported_before_missing_opencv(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -301,3 +307,97 @@ def test_thumbsel_imports_without_opencv() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# --- the annotated frames ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def score() -> annotated.Score:
+    if not faces_available():
+        pytest.skip("OpenCV (thumbsel[faces]) missing")
+    return annotated.score(detect_faces)
+
+
+def describe(pairs: list[annotated.Pair]) -> list[str]:
+    return [f"{p.source}#{p.frame} {p.annotated['box']} {p.annotated['pose']}" for p in pairs]
+
+
+def test_precision_on_the_annotated_frames(score: annotated.Score) -> None:
+    # Nothing but a face is a face: no cup, jar, poster, cartoon rabbit or cat.
+    assert score.precision >= 0.95, score.false_positives
+
+
+def test_recall_of_faces_whose_eyes_show(score: annotated.Score) -> None:
+    # Faces at least 6% of the frame high whose eyes the annotator could see:
+    # the faces artwork is made of.
+    assert score.recall(eyes_visible=True) >= 0.9, describe(score.missed(eyes_visible=True))
+
+
+def test_recall_of_every_face(score: annotated.Score) -> None:
+    # Counting also faces seen from behind and the side, under hats in a 1910s
+    # film and blurred under a helmet: 0.69 when this was written (54 of 78).
+    # Not yet the 0.9 wanted; this bound keeps it from getting worse.
+    assert score.recall(eyes_visible=False) >= 0.65, describe(score.missed(eyes_visible=False))
+
+
+def test_no_face_in_a_cartoon_a_cat_or_a_cup() -> None:
+    pytest.importorskip("cv2")
+    empty = [
+        entry
+        for entry in annotated.truth()
+        if entry["source"].startswith(("samples/bigbuckbunny", "skimage/chelsea", "skimage/coffee"))
+    ]
+    assert len(empty) == 10
+    for entry in empty:
+        found = detect_faces(annotated.load(entry["source"], entry["frame"]))
+        assert found == [], (entry["source"], entry["frame"], found)
+
+
+def test_pose_agrees_with_the_annotation(score: annotated.Score) -> None:
+    judged = [p for p in score.pairs if p.found is not None]
+    agree = sum(p.found.pose == p.annotated["pose"] for p in judged)
+    assert agree / len(judged) >= 0.9, [
+        (p.source, p.frame, p.annotated["pose"], p.found.pose, round(p.found.yaw)) for p in judged
+    ]
+
+
+def test_open_eyes_are_never_called_closed(score: annotated.Score) -> None:
+    open_eyes = [p for p in score.pairs if p.found is not None and p.annotated["eyes"] == "open"]
+    assert len(open_eyes) >= 30
+    assert not [p for p in open_eyes if p.found.eyes_closed], describe(open_eyes)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="lids half down in a blink (EAR 0.28 against the face's own 0.34) and lids "
+    "lowered while looking down, in a 480x270 GIF: an absolute EAR threshold cannot tell; "
+    "the blink shows against the same face elsewhere in its shot",
+)
+def test_closed_eyes_are_found(score: annotated.Score) -> None:
+    closed = [p for p in score.pairs if p.found is not None and p.annotated["eyes"] == "closed"]
+    assert len(closed) >= 10
+    assert sum(p.found.eyes_closed for p in closed) / len(closed) >= 0.8
+
+
+def test_the_smiling_astronaut_and_nobody_else_smiles(score: annotated.Score) -> None:
+    judged = [p for p in score.pairs if p.found is not None and p.annotated["smiling"] is not None]
+    smiling = [p for p in judged if p.annotated["smiling"]]
+    assert [p.source for p in smiling] == ["skimage/astronaut.png"]
+    assert all(p.found.smiling >= 0.5 for p in smiling)
+    assert not [p for p in judged if not p.annotated["smiling"] and p.found.smiling >= 0.5]
+
+
+def test_the_shipped_models_are_the_ones_the_notice_names() -> None:
+    import hashlib
+    import re
+
+    from thumbsel.artwork.faces import MODELS
+
+    notice = (MODELS / "NOTICE").read_text(encoding="utf-8")
+    named = dict(re.findall(r"(\S+\.tflite).*\n\s+sha256 ([0-9a-f]{64})", notice))
+    shipped = {path.name for path in MODELS.glob("*.tflite")}
+    assert set(named) == shipped and len(shipped) == 4
+    for name, digest in named.items():
+        assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == digest, name
+    assert "Apache License" in (MODELS / "LICENSE").read_text(encoding="utf-8")

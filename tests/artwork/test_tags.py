@@ -8,12 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from thumbsel.artwork.crops import Box
+from thumbsel.artwork.faces import Face, Pose
 from thumbsel.artwork.tags import (
     BRIGHT_MIN_BRIGHTNESS,
     CLOSEUP_MIN_FACE_SHARE,
     COLORFUL_MIN_COLORFULNESS,
     DARK_MAX_BRIGHTNESS,
+    GROUP_MIN_FACES,
     HIGH_CONTRAST_MIN_CONTRAST,
+    MAIN_FACE_MIN_SHARE,
     MEDIUM_MIN_FACE_SHARE,
     MUTED_MAX_COLORFULNESS,
     SMILING_MIN_SCORE,
@@ -34,8 +37,31 @@ def above(value: float) -> float:
     return math.nextafter(value, math.inf)
 
 
+def face(
+    box: Box,
+    smiling: float = 0.0,
+    *,
+    eyes_closed: bool = False,
+    pose: Pose = "frontal",
+) -> Face:
+    """A face as the detector reports it, with only what the tags read set."""
+    return Face(
+        box=box,
+        score=0.9,
+        keypoints=(),
+        eyes=0.1 if eyes_closed else 0.3,
+        eyes_closed=eyes_closed,
+        mouth=0.0,
+        smiling=smiling,
+        yaw={"frontal": 0.0, "three-quarter": 35.0, "profile": 70.0}[pose],
+        pose=pose,
+        sharpness=100.0,
+        cut=False,
+    )
+
+
 def tags_of(**features: float) -> list[str]:
-    return artwork_tags(features, None, None, FRAME_AREA)
+    return artwork_tags(features, None, FRAME_AREA)
 
 
 def test_thresholds_are_the_documented_values() -> None:
@@ -151,8 +177,30 @@ def test_colorfulness_boundaries(colorfulness: float, expected: list[str]) -> No
     ],
 )
 def test_smiling_boundary(scores: list[float] | None, expected: bool) -> None:
-    tags = artwork_tags({}, [(0, 0, 10, 10)], scores, FRAME_AREA)
+    faces = None if scores is None else [face((0, 0, 10, 10), s) for s in scores]
+    tags = artwork_tags({}, faces, FRAME_AREA)
     assert ("smiling" in tags) is expected
+
+
+def test_only_the_main_faces_decide_smiling_and_eyes_closed() -> None:
+    lead = face((0, 0, 400, 400))
+    # A blinking, smiling extra far behind the lead spoils nothing ...
+    extra = face((600, 0, 600 + 150, 150), 0.9, eyes_closed=True)
+    assert artwork_tags({}, [lead, extra], FRAME_AREA) == ["faces:2", "closeup"]
+    # ... but the same face at half the lead's height is a main face.
+    side = round(400 * MAIN_FACE_MIN_SHARE)
+    partner = face((600, 0, 600 + side, side), 0.9, eyes_closed=True)
+    tags = artwork_tags({}, [lead, partner], FRAME_AREA)
+    assert tags == ["faces:2", "closeup", "smiling", "eyes-closed"]
+
+
+def test_profile_reads_the_largest_face_and_group_counts_main_faces() -> None:
+    assert "profile" in artwork_tags({}, [face((0, 0, 300, 300), pose="profile")], FRAME_AREA)
+    two = [face((0, 0, 300, 300)), face((400, 0, 500, 100), pose="profile")]
+    assert "profile" not in artwork_tags({}, two, FRAME_AREA)
+    crowd = [face((i * 200, 0, i * 200 + 150, 150)) for i in range(GROUP_MIN_FACES)]
+    assert "group" in artwork_tags({}, crowd, FRAME_AREA)
+    assert "group" not in artwork_tags({}, crowd[:-1], FRAME_AREA)
 
 
 def test_tags_come_in_the_documented_order() -> None:
@@ -163,30 +211,38 @@ def test_tags_come_in_the_documented_order() -> None:
         "contrast": 0.3,
         "colorfulness": 60.0,
     }
-    faces: list[Box] = [(0, 0, 400, 400), (500, 0, 550, 50)]
-    tags = artwork_tags(features, faces, [0.2, 0.7], FRAME_AREA)
-    assert tags == ["faces:2", "closeup", "smiling", "bright", "warm", "high-contrast", "colorful"]
+    faces = [face((0, 0, 400, 400), 0.2), face((500, 0, 800, 300), 0.7, eyes_closed=True)]
+    tags = artwork_tags(features, faces, FRAME_AREA)
+    assert tags == [
+        "faces:2",
+        "closeup",
+        "smiling",
+        "eyes-closed",
+        "bright",
+        "warm",
+        "high-contrast",
+        "colorful",
+    ]
     tags = artwork_tags(
         {"brightness": 0.1, "mean_red": 0.1, "mean_blue": 0.4, "colorfulness": 5.0},
-        [(0, 0, 20, 20)],
-        None,
+        [face((0, 0, 20, 20), pose="profile")],
         FRAME_AREA,
     )
-    assert tags == ["faces:1", "wide", "dark", "cool", "muted"]
+    assert tags == ["faces:1", "wide", "profile", "dark", "cool", "muted"]
 
 
 def test_faces_none_gives_no_face_tags() -> None:
-    tags = artwork_tags({"brightness": 0.5}, None, [0.9], FRAME_AREA)
+    tags = artwork_tags({"brightness": 0.5}, None, FRAME_AREA)
     assert not any(t.startswith("faces:") for t in tags)
     assert not {"closeup", "medium", "wide"} & set(tags)
 
 
 def test_no_faces_found_is_counted_but_has_no_scale() -> None:
-    assert artwork_tags({}, [], None, FRAME_AREA) == ["faces:0"]
+    assert artwork_tags({}, [], FRAME_AREA) == ["faces:0"]
 
 
 def test_missing_or_unmeasured_features_give_no_tags() -> None:
-    assert artwork_tags({}, None, None, FRAME_AREA) == []
+    assert artwork_tags({}, None, FRAME_AREA) == []
     assert tags_of(mean_red=0.9) == []
     assert tags_of(mean_blue=0.9) == []
     nan = math.nan
@@ -202,6 +258,9 @@ def test_definitions_cover_every_tag_and_state_their_thresholds() -> None:
         "medium",
         "wide",
         "smiling",
+        "eyes-closed",
+        "profile",
+        "group",
         "dark",
         "bright",
         "warm",
@@ -216,6 +275,7 @@ def test_definitions_cover_every_tag_and_state_their_thresholds() -> None:
     assert "0.25" in TAG_DEFINITIONS["high-contrast"]
     assert "45" in TAG_DEFINITIONS["colorful"] and "15" in TAG_DEFINITIONS["muted"]
     assert "0.5" in TAG_DEFINITIONS["smiling"]
+    assert "0.2" in TAG_DEFINITIONS["eyes-closed"] and "55" in TAG_DEFINITIONS["profile"]
     assert "6.25%" in TAG_DEFINITIONS["closeup"] and "1.56%" in TAG_DEFINITIONS["wide"]
 
 
@@ -230,16 +290,25 @@ face_boxes = st.tuples(
         st.sampled_from(["brightness", "mean_red", "mean_blue", "contrast", "colorfulness"]),
         finite,
     ),
-    faces=st.none() | st.lists(face_boxes, max_size=5),
-    smiling=st.none() | st.lists(st.floats(0.0, 1.0), max_size=5),
+    boxes=st.none() | st.lists(face_boxes, max_size=5),
+    smiling=st.lists(st.floats(0.0, 1.0), min_size=5, max_size=5),
+    closed=st.lists(st.booleans(), min_size=5, max_size=5),
 )
 def test_tags_are_ordered_exclusive_and_defined(
     features: dict[str, float],
-    faces: list[Box] | None,
-    smiling: list[float] | None,
+    boxes: list[Box] | None,
+    smiling: list[float],
+    closed: list[bool],
 ) -> None:
-    tags = artwork_tags(features, faces, smiling, FRAME_AREA)
-    assert artwork_tags(features, faces, smiling, FRAME_AREA) == tags
+    faces = (
+        None
+        if boxes is None
+        else [
+            face(box, s, eyes_closed=c) for box, s, c in zip(boxes, smiling, closed, strict=False)
+        ]
+    )
+    tags = artwork_tags(features, faces, FRAME_AREA)
+    assert artwork_tags(features, faces, FRAME_AREA) == tags
     names = ["faces:N" if t.startswith("faces:") else t for t in tags]
     order = list(TAG_DEFINITIONS)
     positions = [order.index(n) for n in names]

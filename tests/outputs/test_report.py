@@ -30,6 +30,7 @@ from thumbsel import (
     SourceFile,
     __version__,
 )
+from thumbsel.artwork.faces import Face
 from thumbsel.cli import main
 from thumbsel.decode import probe
 from thumbsel.outputs.documents import CandidateFiles
@@ -416,13 +417,35 @@ def test_candidates_show_rank_time_and_signals(tmp_path: Path) -> None:
         assert card.find(".//p[@class='faces']") is None
 
 
+def detected(
+    box: tuple[int, int, int, int], score: float, smiling: float, *, eyes_closed: bool = False
+) -> Face:
+    """A face as the detector reports it."""
+    return Face(
+        box=box,
+        score=score,
+        keypoints=(),
+        eyes=0.1 if eyes_closed else 0.3,
+        eyes_closed=eyes_closed,
+        mouth=0.05,
+        smiling=smiling,
+        yaw=-12.0,
+        pose="frontal",
+        sharpness=150.0,
+        cut=False,
+    )
+
+
 def test_cards_show_faces_when_detection_ran(tmp_path: Path) -> None:
     found = (
         ArtworkFace(
-            box=(32, 18, 96, 90), score=0.97, smiling=0.8, relative_size=0.08, center=(0.2, 0.3)
+            detected((32, 18, 96, 90), 0.97, 0.8), relative_size=0.08, center=(0.2, 0.3), cut=False
         ),
         ArtworkFace(
-            box=(200, 40, 240, 80), score=0.6, smiling=0.1, relative_size=0.028, center=(0.7, 0.33)
+            detected((200, 40, 240, 80), 0.6, 0.1, eyes_closed=True),
+            relative_size=0.028,
+            center=(0.7, 0.33),
+            cut=True,
         ),
     )
     root = parse(build(tmp_path, faces=found, candidates=1))
@@ -436,13 +459,17 @@ def test_cards_show_faces_when_detection_ran(tmp_path: Path) -> None:
         "left:10.0%;top:10.0%;width:20.0%;height:40.0%",
         "left:62.5%;top:22.2%;width:12.5%;height:22.2%",
     ]
+    # What a designer must see at a glance is marked on the box itself.
+    assert classes(boxes[0]) == ["face-box", "smiling"]
+    assert classes(boxes[1]) == ["face-box", "eyes-closed", "cut"]
     assert "confidence 0.97" in (boxes[0].get("title") or "")
+    assert "eyes closed (EAR 0.10)" in (boxes[1].get("title") or "")
     rows = {
         text_of(row.find("th")): text_of(row.find("td"))
         for row in card.findall(".//details[@class='features']//tr")
     }
-    assert rows["face 1"] == "32, 18 \u2013 96, 90"
-    assert rows["face 2"] == "200, 40 \u2013 240, 80"
+    assert rows["face 1"].startswith("32, 18 \u2013 96, 90; eyes open (EAR 0.30), smile 0.80")
+    assert rows["face 2"].endswith("cut by the edge")
 
     root = parse(build(tmp_path, faces=(), candidates=1))
     assert text_of(root.find(".//p[@class='faces']")) == "No faces found"

@@ -59,7 +59,7 @@ def train_on_tastes(policy: Policy, impressions: int = 600, seed: int = 0) -> Po
 def test_design_is_the_outer_product_of_viewer_and_image_with_constants() -> None:
     design = SPACE.design({"genre:thriller": 0.5, "device:tv": 1.0}, [DARK, {}])
     names = SPACE.interaction_names
-    assert design.shape == (2, SPACE.dimension) == (2, 4 * 13)
+    assert design.shape == (2, SPACE.dimension) == (2, 4 * (1 + len(IMAGE_ATTRIBUTES)))
     row = dict(zip(names, design[0], strict=True))
     assert row["1 x 1"] == 1.0
     assert row["1 x dark"] == 1.0
@@ -87,7 +87,7 @@ def test_unknown_names_are_ignored_and_missing_ones_are_zero() -> None:
         ({"genre:thriller": "a lot"}, [DARK], "number"),
         (THRILLER_FAN, [], "no candidates"),
         (np.zeros(2), [DARK], r"shape \(3,\)"),
-        (THRILLER_FAN, np.zeros((2, 3)), r"shape \(n, 12\)"),
+        (THRILLER_FAN, np.zeros((2, 3)), rf"shape \(n, {len(IMAGE_ATTRIBUTES)}\)"),
     ],
 )
 def test_bad_input_is_a_typed_error(viewer: object, candidates: object, message: str) -> None:
@@ -201,7 +201,7 @@ def test_thompson_probabilities_match_the_posterior() -> None:
 def test_the_model_is_ridge_regression_on_interactions() -> None:
     rng = np.random.default_rng(5)
     viewers = rng.random((200, 3))
-    images = (rng.random((200, 12)) < 0.3).astype(float)
+    images = (rng.random((200, len(IMAGE_ATTRIBUTES))) < 0.3).astype(float)
     rewards = rng.random(200)
     policy = EpsilonGreedy(SPACE, ridge=2.0)
     policy.partial_fit(viewers, images, rewards)

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from thumbsel.artwork import faces as face_detection
 from thumbsel.artwork.crops import CANVASES, Box, plan_crops
+from thumbsel.artwork.faces import Face
 from thumbsel.artwork.tags import artwork_tags
 from thumbsel.decode import open_video
 from thumbsel.errors import ThumbselError
@@ -32,22 +33,18 @@ RGBArray = npt.NDArray[np.uint8]
 class ArtworkFace:
     """A face on a candidate, placed on the picture inside the bars."""
 
-    box: Box
-    """``(x0, y0, x1, y1)`` in source pixels; ``x1`` and ``y1`` are exclusive."""
-    score: float
-    """Detector confidence, 0..1."""
-    smiling: float
-    """Smile score, 0..1."""
+    face: Face
+    """What the detector and the face mesh found (box in source pixels, eyes, smile, pose...)."""
     relative_size: float
     """The box's share of the picture inside the bars, 0..1."""
     center: tuple[float, float]
     """The box's centre as fractions (0..1) of the picture inside the bars."""
+    cut: bool
+    """The frame's edge or a letterbox bar cuts the face."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "box": list(self.box),
-            "score": self.score,
-            "smiling": self.smiling,
+        return self.face.to_dict() | {
+            "cut": self.cut,
             "relative_size": round(self.relative_size, 6),
             "center": [round(self.center[0], 6), round(self.center[1], 6)],
         }
@@ -127,23 +124,18 @@ def _describe(candidate: Candidate, picture: RGBArray, content: Box, *, detect: 
     if found is not None:
         placed = tuple(
             ArtworkFace(
-                box=face.box,
-                score=face.score,
-                smiling=face.smiling,
+                face=face,
                 relative_size=(face.box[2] - face.box[0]) * (face.box[3] - face.box[1]) / area,
                 center=(
                     ((face.box[0] + face.box[2]) / 2 - x0) / width,
                     ((face.box[1] + face.box[3]) / 2 - y0) / height,
                 ),
+                # The detector sees the whole frame; the bars cut as the frame does.
+                cut=face.cut or _touches(face.box, content),
             )
             for face in found
         )
-    tags = artwork_tags(
-        candidate.features,
-        boxes,
-        [face.smiling for face in found] if found is not None else None,
-        area,
-    )
+    tags = artwork_tags(candidate.features, found, area)
     x, y = candidate.features.get("saliency_x"), candidate.features.get("saliency_y")
     focus = (x, y) if x is not None and y is not None else None
     try:
@@ -153,4 +145,14 @@ def _describe(candidate: Candidate, picture: RGBArray, content: Box, *, detect: 
     crops = tuple(Crop(canvas, planned[canvas]) for canvas in CANVASES if canvas in planned)
     return Artwork(
         candidate=candidate, picture=picture, faces=placed, tags=tuple(tags), crops=crops
+    )
+
+
+def _touches(box: Box, content: Box) -> bool:
+    """Whether a face box reaches into the bars around the picture."""
+    return bool(
+        (content[0] > 0 and box[0] < content[0])
+        or (content[1] > 0 and box[1] < content[1])
+        or (box[2] > content[2])
+        or (box[3] > content[3])
     )

@@ -16,19 +16,23 @@ import math
 from collections.abc import Mapping, Sequence
 
 from thumbsel.artwork.crops import Box
+from thumbsel.artwork.faces import EYES_CLOSED_BELOW, PROFILE_BEYOND, Face
 
 __all__ = [
     "BRIGHT_MIN_BRIGHTNESS",
     "CLOSEUP_MIN_FACE_SHARE",
     "COLORFUL_MIN_COLORFULNESS",
     "DARK_MAX_BRIGHTNESS",
+    "GROUP_MIN_FACES",
     "HIGH_CONTRAST_MIN_CONTRAST",
+    "MAIN_FACE_MIN_SHARE",
     "MEDIUM_MIN_FACE_SHARE",
     "MUTED_MAX_COLORFULNESS",
     "SMILING_MIN_SCORE",
     "TAG_DEFINITIONS",
     "TINT_MIN_DIFFERENCE",
     "artwork_tags",
+    "main_faces",
     "shot_scale",
 ]
 
@@ -55,6 +59,14 @@ surroundings, a wide shot.
 
 SMILING_MIN_SCORE = 0.5
 """Smile score (0..1, a classifier's probability) from which a face counts as smiling."""
+
+MAIN_FACE_MIN_SHARE = 0.5
+"""A face is one of the picture's main faces when its height is at least this share of
+the largest face's: ``smiling`` and ``eyes-closed`` speak of the main faces only, since a
+blinking extra in the background does not spoil the picture."""
+
+GROUP_MIN_FACES = 3
+"""Faces (main faces, as above) from which a picture shows a group."""
 
 DARK_MAX_BRIGHTNESS = 0.3
 """Mean luma (0..1) below which a picture is dark: night, low-key lighting."""
@@ -100,7 +112,11 @@ TAG_DEFINITIONS: dict[str, str] = {
     f"but less than {CLOSEUP_MIN_FACE_SHARE:.2%}",
     "wide": f"faces were found, the largest covering less than {MEDIUM_MIN_FACE_SHARE:.2%} "
     "of the picture",
-    "smiling": f"some face has a smile score of at least {SMILING_MIN_SCORE}",
+    "smiling": f"some main face has a smile score of at least {SMILING_MIN_SCORE}",
+    "eyes-closed": "some main face has its eyes closed (eye aspect ratio below "
+    f"{EYES_CLOSED_BELOW})",
+    "profile": f"the largest face is turned {PROFILE_BEYOND:g} degrees or more from the camera",
+    "group": f"at least {GROUP_MIN_FACES} main faces",
     "dark": f"mean luma below {DARK_MAX_BRIGHTNESS} (0..1)",
     "bright": f"mean luma above {BRIGHT_MIN_BRIGHTNESS} (0..1)",
     "warm": f"mean red exceeds mean blue by more than {TINT_MIN_DIFFERENCE} (0..1)",
@@ -111,6 +127,14 @@ TAG_DEFINITIONS: dict[str, str] = {
     "muted": f"Hasler-Susstrunk colourfulness below {MUTED_MAX_COLORFULNESS:g} (0..255 scale)",
 }
 """Every tag :func:`artwork_tags` can give, in the order it gives them, with its rule."""
+
+
+def main_faces(faces: Sequence[Face]) -> list[Face]:
+    """The faces at least :data:`MAIN_FACE_MIN_SHARE` the height of the largest one."""
+    if not faces:
+        return []
+    largest = max(face.size for face in faces)
+    return [face for face in faces if face.size >= MAIN_FACE_MIN_SHARE * largest]
 
 
 def shot_scale(faces: Sequence[Box] | None, frame_area: int) -> str | None:
@@ -136,8 +160,7 @@ def shot_scale(faces: Sequence[Box] | None, frame_area: int) -> str | None:
 
 def artwork_tags(
     features: Mapping[str, float],
-    faces: Sequence[Box] | None,
-    smiling: Sequence[float] | None,
+    faces: Sequence[Face] | None,
     frame_area: int,
 ) -> list[str]:
     """The tags of one picture, in the order of :data:`TAG_DEFINITIONS`.
@@ -146,17 +169,23 @@ def artwork_tags(
     (``brightness``, ``contrast``, ``mean_red``, ``mean_blue``,
     ``colorfulness``); a missing or NaN value gives no tag rather than a guess.
     ``faces`` is None when face detection did not run, which leaves out the
-    face tags; ``smiling`` holds a smile score per face, or None when smiles
-    were not scored.
+    face tags.
     """
     tags: list[str] = []
     if faces is not None:
         tags.append(f"faces:{len(faces)}")
-    scale = shot_scale(faces, frame_area)
-    if scale is not None:
-        tags.append(scale)
-    if smiling is not None and any(score >= SMILING_MIN_SCORE for score in smiling):
-        tags.append("smiling")
+        scale = shot_scale([face.box for face in faces], frame_area)
+        if scale is not None:
+            tags.append(scale)
+        main = main_faces(faces)
+        if any(face.smiling >= SMILING_MIN_SCORE for face in main):
+            tags.append("smiling")
+        if any(face.eyes_closed for face in main):
+            tags.append("eyes-closed")
+        if main and max(main, key=lambda face: face.size).pose == "profile":
+            tags.append("profile")
+        if len(main) >= GROUP_MIN_FACES:
+            tags.append("group")
 
     brightness = _measured(features, "brightness")
     if brightness is not None:

@@ -31,7 +31,8 @@ from pathlib import Path
 import jinja2
 
 from thumbsel._core import __version__
-from thumbsel.artwork import Artwork
+from thumbsel.artwork import Artwork, ArtworkFace
+from thumbsel.artwork.tags import SMILING_MIN_SCORE
 from thumbsel.files import write_text
 from thumbsel.frames import FrameTable
 from thumbsel.outputs.documents import CandidateFiles
@@ -118,6 +119,8 @@ class _FaceBox:
     height: str
     """Percent of the picture, for an overlay on the thumbnail."""
     tooltip: str
+    marks: tuple[str, ...]
+    """CSS classes for what a designer must see at a glance: eyes closed, smiling, cut."""
 
 
 @dataclass(frozen=True)
@@ -379,20 +382,20 @@ def _card(item: Artwork, named: CandidateFiles) -> _Card:
         if item.faces:
             largest = max(face.relative_size for face in item.faces)
             faces += f"; the largest covers {largest:.1%} of the picture"
-        for number, face in enumerate(item.faces, start=1):
+        for number, placed in enumerate(item.faces, start=1):
+            face = placed.face
             x0, y0, x1, y1 = face.box
             box = f"{x0}, {y0} \u2013 {x1}, {y1}"
-            measurements.append((f"face {number}", box))
+            verdict = _face_verdict(placed)
+            measurements.append((f"face {number}", f"{box}; {verdict}"))
             boxes.append(
                 _FaceBox(
                     left=_percent(100 * x0 / width),
                     top=_percent(100 * y0 / height),
                     width=_percent(100 * (x1 - x0) / width),
                     height=_percent(100 * (y1 - y0) / height),
-                    tooltip=(
-                        f"Face {number}: {box} px, confidence {face.score:.2f}, "
-                        f"smile {face.smiling:.2f}"
-                    ),
+                    tooltip=(f"Face {number}: {box} px, confidence {face.score:.2f}; {verdict}"),
+                    marks=_face_marks(placed),
                 )
             )
     return _Card(
@@ -422,6 +425,27 @@ def _card(item: Artwork, named: CandidateFiles) -> _Card:
         faces=faces,
         face_boxes=tuple(boxes),
     )
+
+
+def _face_verdict(placed: ArtworkFace) -> str:
+    face = placed.face
+    eyes = "eyes closed" if face.eyes_closed else "eyes open"
+    return (
+        f"{eyes} (EAR {face.eyes:.2f}), smile {face.smiling:.2f}, {face.pose} "
+        f"({face.yaw:+.0f}\u00b0), sharpness {face.sharpness:.0f}"
+        + (", cut by the edge" if placed.cut else "")
+    )
+
+
+def _face_marks(placed: ArtworkFace) -> tuple[str, ...]:
+    marks = []
+    if placed.face.eyes_closed:
+        marks.append("eyes-closed")
+    if placed.face.smiling >= SMILING_MIN_SCORE:
+        marks.append("smiling")
+    if placed.cut:
+        marks.append("cut")
+    return tuple(marks)
 
 
 def _filters(
