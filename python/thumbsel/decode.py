@@ -34,6 +34,7 @@ from av.video.reformatter import ColorRange, Colorspace
 from av.video.stream import VideoStream
 
 from thumbsel.errors import EmptyVideoError, NoVideoStreamError, VideoOpenError
+from thumbsel.text import plural
 from thumbsel.video import DecodeReport, MatrixName, VideoInfo
 
 __all__ = [
@@ -206,7 +207,7 @@ class VideoSource:
             container.close()
         if report.frames_decoded == 0:
             errors = (
-                f" ({_count(report.decode_errors, 'decode error')})" if report.decode_errors else ""
+                f" ({plural(report.decode_errors, 'decode error')})" if report.decode_errors else ""
             )
             raise EmptyVideoError(f"{self.path}: the video stream has no decodable frames{errors}")
 
@@ -733,10 +734,6 @@ def _tag(metadata: dict[str, str], *names: str) -> str | None:
         if value.strip():
             return value.strip()
     return None
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _times_shared_by_several(wanted: list[tuple[int, float]]) -> set[float]:

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from thumbsel.text import plural
+
 __all__ = ["DecodeReport", "MatrixName", "VideoInfo"]
 
 MatrixName = Literal["bt601", "bt709"]
@@ -122,7 +124,7 @@ class DecodeReport:
 
     def summary(self) -> str:
         """One line for logs and reports."""
-        text = f"decoded {_count(self.frames_decoded, 'frame')}"
+        text = f"decoded {plural(self.frames_decoded, 'frame')}"
         covered_until = self.covered_until
         if covered_until is not None:
             text += f" up to {covered_until:.2f} s"
@@ -136,7 +138,7 @@ class DecodeReport:
         elif self.stopped_early:
             text += "; decoding stopped early"
         if self.decode_errors:
-            errors = _count(self.decode_errors, "decode error")
+            errors = plural(self.decode_errors, "decode error")
             text += f" ({errors})" if ";" in text else f"; {errors}"
         return text
 
@@ -184,7 +186,3 @@ def _known_fields(record: type[Any], data: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise KeyError(f"unknown {record.__name__} fields {sorted(unknown)}")
     return data
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -16,6 +16,7 @@ import av
 import numpy as np
 import pytest
 import videos
+from pictures import picture
 from tables import VIDEO, make_frames
 from thumbsel import (
     Artwork,
@@ -62,16 +63,6 @@ TRANSITIONS = [None, "cut", "fade", "dissolve", "cut", "cut"]
 SHOT_STARTS = [0, 300, 700, 1200, 1750, 2100]
 CANDIDATE_FRAMES = [420, 1500, 2200, 900, 60, 1900, 2300]
 SOURCE = "/media/<script>alert(1)</script> & co/episode <01>.mp4"
-
-
-def picture(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A smooth gradient with a little texture: compresses like a real frame."""
-    rng = np.random.default_rng(seed)
-    y = np.linspace(0, 255, height)[:, None]
-    x = np.linspace(0, 255, width)[None, :]
-    base = np.stack([y + 0 * x, x + 0 * y, (x + y) / 2], axis=2)
-    noise = rng.normal(0, 8, size=(height, width, 3))
-    return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
 def signal_columns(count: int, starts: Sequence[int], seed: int = 1) -> dict[str, np.ndarray]:
@@ -356,7 +347,7 @@ def test_facts_and_notes(tmp_path: Path) -> None:
     notes = [note for note in root.iter("p") if "note" in classes(note)]
     assert [text_of(note) for note in notes] == [
         "Letterbox bars: top 20 px, bottom 22 px",
-        "Decoded 2400 frames",
+        "Decoded 2,400 frames",
     ]
     assert not [note for note in notes if "warning" in classes(note)]
 

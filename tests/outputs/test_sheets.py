@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pictures import picture
 from PIL import Image
 from thumbsel.errors import OutputError
 from thumbsel.outputs.sheets import (
@@ -17,16 +18,6 @@ from thumbsel.outputs.sheets import (
     save_jpeg,
     write_contact_sheet,
 )
-
-
-def picture(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A smooth gradient with a little texture: compresses like a real frame."""
-    rng = np.random.default_rng(seed)
-    y = np.linspace(0, 255, height)[:, None]
-    x = np.linspace(0, 255, width)[None, :]
-    base = np.stack([y + 0 * x, x + 0 * y, (x + y) / 2], axis=2)
-    noise = rng.normal(0, 8, size=(height, width, 3))
-    return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ from thumbsel.outputs.timeline import (
 )
 from thumbsel.select import Selection
 from thumbsel.shots import ShotDetection
+from thumbsel.text import plural
 from thumbsel.timecode import UNKNOWN, timecode
 
 __all__ = [
@@ -261,7 +262,7 @@ def render_report(
         filters=filters,
         filter_total=total,
         shot_rows=_shot_rows(shots, selection),
-        shots_summary=_plural(len(shots.shots), "shot"),
+        shots_summary=plural(len(shots.shots), "shot"),
         shots_open=len(shots.shots) <= SHOT_TABLE_OPEN_LIMIT,
         version=__version__,
     )
@@ -286,10 +287,6 @@ def _environment() -> jinja2.Environment:
 
 def _fixed(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else UNKNOWN
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def _percent(value: float) -> str:
@@ -378,7 +375,7 @@ def _card(item: Artwork, named: CandidateFiles) -> _Card:
     faces = None
     boxes: list[_FaceBox] = []
     if item.faces is not None:
-        faces = _plural(len(item.faces), "face") if item.faces else "No faces found"
+        faces = plural(len(item.faces), "face") if item.faces else "No faces found"
         if item.faces:
             largest = max(face.relative_size for face in item.faces)
             faces += f"; the largest covers {largest:.1%} of the picture"

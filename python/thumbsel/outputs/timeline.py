@@ -24,6 +24,7 @@ import numpy.typing as npt
 from thumbsel.frames import FrameTable
 from thumbsel.select import Candidate
 from thumbsel.shots import Shot
+from thumbsel.text import plural
 from thumbsel.timecode import UNKNOWN, timecode
 
 __all__ = [
@@ -97,10 +98,6 @@ def significant(value: float | None) -> str:
     if value == int(value) and abs(value) < 1e6:
         return str(int(value))
     return f"{value:.4g}"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 # --------------------------------------------------------------------------- downsampling
@@ -431,7 +428,7 @@ def build_timeline(
         label_x=_PLOT_LEFT - _LABEL_GAP,
         strip_top=strip_top,
         strip_bottom=strip_bottom,
-        shots_tooltip=f"{_plural(len(shots), 'shot')}; each tick is a boundary",
+        shots_tooltip=f"{plural(len(shots), 'shot')}; each tick is a boundary",
         lanes_top=lanes_top,
         lanes_bottom=lanes_bottom,
         lanes=lanes,
@@ -459,11 +456,11 @@ def _lane(
     if finite.size:
         summary = (
             f"mean {significant(float(finite.mean()))}, min {significant(float(finite.min()))}, "
-            f"max {significant(float(finite.max()))} over {_plural(int(finite.size), 'frame')}"
+            f"max {significant(float(finite.max()))} over {plural(int(finite.size), 'frame')}"
         )
         clipped = int((finite > scale_top).sum())
         if clipped:
-            summary += f"; {_plural(clipped, 'frame')} above the scale, drawn at the top"
+            summary += f"; {plural(clipped, 'frame')} above the scale, drawn at the top"
     else:
         summary = "not measured"
     reduction = envelope(time, values) if finite.size else None
