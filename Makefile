@@ -96,6 +96,7 @@ bench: setup test-data
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/shots_compare.py --details
 	$(PY) benches/personalize_compare.py
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/faces_compare.py
+	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) benches/people_budget.py
 	THUMBSEL_TEST_DATA=$(TEST_DATA) $(PY) -m pytest benches --benchmark-enable -q
 
 clean:

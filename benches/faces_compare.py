@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import annotated  # noqa: E402  (the test suite's annotation loader)
-from thumbsel.artwork.faces import detect_faces  # noqa: E402
+from thumbsel.people.faces import detect_faces  # noqa: E402
 
 SAMPLE = ROOT / "data" / "samples" / "bigbuckbunny.mp4"
 

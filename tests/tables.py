@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from thumbsel import FrameTable, VideoInfo
-from thumbsel.columns import FRAME_COLUMNS, HISTOGRAM_BINS
+from thumbsel.columns import FRAME_COLUMNS, HISTOGRAM_BINS, PEOPLE_COLUMNS
 
 VIDEO = VideoInfo(
     container="mov,mp4,m4a,3gp,3g2,mj2",
@@ -75,6 +75,8 @@ def make_frames(
         data[name] = np.full(count, value, np.float64)
     for name in ("cut_score", "histogram_distance", "hash_distance", "motion"):
         data[name][0] = np.nan
+    for entry in PEOPLE_COLUMNS:
+        data[entry.name] = np.full(count, np.nan)  # not sampled
     for name, values in (columns or {}).items():
         data[name] = np.broadcast_to(np.asarray(values), (count, *data[name].shape[1:])).copy()
     assert set(data) == {entry.name for entry in FRAME_COLUMNS}

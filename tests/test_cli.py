@@ -458,7 +458,7 @@ def test_weights_change_the_ranking(bikes: Path, tmp_path: Path) -> None:
         "sharpness=-1",
         "sharpness=nan",
         "sharpness=inf",
-        "sharpness=0,exposure=0,contrast=0,colorfulness=0,stillness=0,thirds=0,depth_of_field=0",
+        "sharpness=0,exposure=0,contrast=0,colorfulness=0,stillness=0,thirds=0,depth_of_field=0,face=0,eyes_open=0,face_sharpness=0",
     ],
 )
 def test_bad_weights_are_usage_errors(

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import thumbsel
 import videos
-from thumbsel.columns import FRAME_COLUMNS
+from thumbsel.columns import CORE_COLUMNS, FRAME_COLUMNS
 
 BIKES_FRAMES = 250
 BIKES_FPS = 25
@@ -70,7 +70,7 @@ def test_only_the_first_frame_lacks_change_signals(bikes_frames: thumbsel.FrameT
     table = bikes_frames.table
     for name in (entry.name for entry in FRAME_COLUMNS if not entry.nullable):
         assert table.column(name).null_count == 0, name
-    change = [entry.name for entry in FRAME_COLUMNS if entry.nullable]
+    change = [entry.name for entry in CORE_COLUMNS if entry.nullable]
     assert change == ["cut_score", "histogram_distance", "hash_distance", "motion"]
     for name in change:
         column = table.column(name)

@@ -19,6 +19,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"frames"}),
     frozenset({"decode"}),
     frozenset({"features"}),
+    frozenset({"people"}),
     frozenset({"analysis"}),
     frozenset({"shots"}),
     frozenset({"select"}),

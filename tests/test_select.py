@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import thumbsel
 import videos
+from conftest import footage
 from episodes import Episode
 from tables import make_frames, table, with_shots
 from thumbsel import FrameTable, QualityWeights, SelectionOptions, ShotDetection, select
@@ -72,6 +74,9 @@ def test_candidates_explain_themselves(
             "stillness",
             "thirds",
             "depth_of_field",
+            "face",
+            "eyes_open",
+            "face_sharpness",
         }
         assert all(0.0 <= v <= 1.0 for v in document["signals"].values())
         assert {"brightness", "sharpness", "colorfulness"} <= set(document["features"])
@@ -100,6 +105,9 @@ def test_selection_is_deterministic_and_weights_matter(
             stillness=0,
             thirds=0,
             depth_of_field=0,
+            face=0,
+            eyes_open=0,
+            face_sharpness=0,
         ),
         options=SelectionOptions(diversity=0.0),
     ).candidates
@@ -225,3 +233,143 @@ def test_never_offers_black_frames(tmp_path: Path) -> None:
     candidates = select(frames, shots, 5).candidates
     assert candidates, "the textured segment offers at least one frame"
     assert all(c.frame >= black_frames for c in candidates), [c.frame for c in candidates]
+
+
+# --- people, relative filters, repeats, fill-ins (issue 10) ---------------------------
+
+
+def people(count: int, rows: dict[int, dict[str, float]]) -> dict[str, np.ndarray]:
+    """People columns: ``rows`` sampled (``faces`` 0 unless given), every other row null."""
+    columns = {entry.name: np.full(count, np.nan) for entry in thumbsel.columns.PEOPLE_COLUMNS}
+    for row, values in rows.items():
+        columns["faces"][row] = 0.0
+        for name, value in values.items():
+            columns[name][row] = value
+    return columns
+
+
+FACE = {
+    "faces": 1.0,
+    "face_height": 0.3,
+    "face_x": 0.5,
+    "face_y": 0.4,
+    "face_sharpness": 500.0,
+    "face_eyes": 0.3,
+    "eyes_closed": 0.0,
+    "face_smile": 0.1,
+    "face_yaw": 5.0,
+    "face_cut": 0.0,
+}
+
+
+def test_a_face_beats_an_empty_frame_of_the_same_pixels() -> None:
+    data = make_frames(100, people(100, {20: {}, 70: FACE}))
+    with_shots(data, [50])
+    frames = table(data)
+    selection = select(frames, thumbsel.detect_shots(frames), 2)
+    # The first shot has no face: any of its frames may stand for it.
+    assert selection.candidates[0].frame == 70 and selection.candidates[1].frame < 50
+    assert selection.candidates[0].signals["face"] > 0.95  # a medium close-up, near frontal
+    assert selection.candidates[0].score > 1.5 * selection.candidates[1].score
+
+
+def test_in_a_shot_with_faces_only_the_looked_at_frames_compete() -> None:
+    sharper = np.full(50, 400.0)
+    sharper[30] = 900.0  # the sharpest frame was not looked at
+    data = make_frames(50, {"sharpness": sharper, **people(50, {10: FACE, 40: FACE})})
+    frames = table(data)
+    chosen = select(frames, thumbsel.detect_shots(frames), 1).candidates[0]
+    assert chosen.frame in (10, 40)
+
+
+def test_closed_eyes_and_a_cut_face_are_filtered() -> None:
+    closed = FACE | {"eyes_closed": 1.0, "face_eyes": 0.1}
+    cut = FACE | {"face_cut": 1.0}
+    data = make_frames(60, people(60, {10: closed, 30: cut, 50: FACE}))
+    frames = table(data)
+    reasons = rejection_reasons(frames, thumbsel.detect_shots(frames))
+    assert (reasons[10], reasons[30], reasons[50]) == ("eyes-closed", "face-cut", None)
+
+
+def test_a_low_key_shot_is_not_dark_but_a_dark_moment_is() -> None:
+    brightness = np.full(120, 0.45)
+    brightness[:60] = 0.064  # a correctly exposed low-key stage shot (the issue's)
+    brightness[90] = 0.08  # the lights go out for a frame in a bright shot
+    brightness[100] = 0.02  # black
+    data = make_frames(120, {"brightness": brightness})
+    with_shots(data, [60])
+    frames = table(data)
+    reasons = rejection_reasons(frames, thumbsel.detect_shots(frames))
+    assert [r for r in reasons[5:55] if r] == []
+    assert reasons[90] == "dark" and reasons[100] == "dark"
+
+
+def test_a_soft_close_up_next_to_sharp_graphics_is_judged_by_its_face() -> None:
+    sharpness = np.full(120, 40.0)
+    sharpness[60:] = 4000.0  # crisp screen graphics: 100x the close-up's pixels
+    sharpness[35] = 5.0  # a focus pull inside the close-up, between two looks
+    faces = {row: FACE for row in range(0, 60, 10)} | {50: FACE | {"face_sharpness": 50.0}}
+    data = make_frames(120, {"sharpness": sharpness, **people(120, faces)})
+    with_shots(data, [60])
+    frames = table(data)
+    reasons = rejection_reasons(frames, thumbsel.detect_shots(frames))
+    # The faces decide where they were seen: sharp faces pass, the soft one is blurry.
+    assert (reasons[10], reasons[20], reasons[50]) == (None, None, "blurry")
+    # Without a face seen: soft against its shot is blurry, and so is a whole
+    # shot out of focus next to the graphics (the pixels cannot tell more).
+    assert reasons[35] == "blurry" and reasons[25] == "blurry"
+    data = make_frames(120, {"sharpness": sharpness})
+    with_shots(data, [60])
+    frames = table(data)
+    reasons = rejection_reasons(frames, thumbsel.detect_shots(frames))
+    assert reasons[20] == "blurry" and reasons[100] is None
+
+
+def test_telecine_repeats_are_filtered_but_a_still_picture_is_not() -> None:
+    motion = np.full(120, 0.01)
+    bits = np.full(120, 3.0)
+    repeats = list(range(4, 60, 5))  # one frame in five copies the one before it
+    motion[repeats], bits[repeats] = 0.0001, 0.0
+    motion[80:110], bits[80:110] = 0.0, 0.0  # a freeze frame: a still picture
+    data = make_frames(120, {"motion": motion, "hash_distance": bits})
+    frames = table(data)
+    reasons = rejection_reasons(frames, thumbsel.detect_shots(frames))
+    assert [i for i, r in enumerate(reasons) if r == "repeat"] == repeats
+    assert all(reasons[i] is None for i in range(80, 110))
+
+
+def test_fill_ins_skip_the_same_face_and_say_why_they_ran_out() -> None:
+    # One 4 s shot, looked at every 10 frames; the face only moves once, at frame 60.
+    looks = {row: FACE for row in range(0, 100, 10)}
+    for row in range(60, 100, 10):
+        looks[row] = FACE | {"face_x": 0.25}
+    data = make_frames(100, people(100, looks))
+    frames = table(data)
+    selection = select(frames, thumbsel.detect_shots(frames), 5)
+    picked = [c.frame for c in selection.candidates]
+    assert len(picked) == 2
+    assert sum(f < 60 for f in picked) == 1 and sum(f >= 60 for f in picked) == 1
+    assert selection.candidates[1].fill_in and not selection.candidates[0].fill_in
+    assert selection.shortfall is not None and selection.shortfall.startswith("2 of 5 candidates")
+    assert sorted(c.score_rank for c in selection.candidates) == [1, 2]
+    # The same face turned the other way is another picture.
+    looks[90] = FACE | {"face_x": 0.25, "face_yaw": -40.0}
+    frames = table(make_frames(100, people(100, looks)))
+    assert len(select(frames, thumbsel.detect_shots(frames), 5).candidates) == 3
+
+
+def test_the_silent_films_repeated_frames_are_found_and_never_picked() -> None:
+    """chaplin-bw.mp4 is a 1910s film converted to 25 fps by repeating frames: about one
+    frame in three is a decoded copy of the one before it."""
+    path = footage("chaplin-bw.mp4")
+    frames = thumbsel.analyze(path, faces=False, progress=False).frames
+    selection = select(frames, thumbsel.detect_shots(frames), 6)
+    repeats = [i for i, reason in enumerate(selection.rejected) if reason == "repeat"]
+    assert 50 <= len(repeats) <= 80, len(repeats)
+    gaps = np.diff(repeats)
+    assert np.mean(gaps % 3 == 0) >= 0.8  # every third frame, sometimes one skipped
+    with av.open(str(path)) as container:
+        gray = [f.to_ndarray(format="gray").astype(np.int16) for f in container.decode(video=0)]
+    for row in repeats:  # each really is the frame before it, to within codec noise
+        assert np.abs(gray[row] - gray[row - 1]).mean() < 0.5, row
+    assert not {c.frame for c in selection.candidates} & set(repeats)

@@ -39,8 +39,8 @@ def test_the_wheel_is_abi3_manylinux_with_its_templates_and_models() -> None:
     templates = {name for name in names if name.startswith("thumbsel/outputs/templates/")}
     assert any(name.endswith(".css") for name in templates), templates
     assert any(name.endswith(".j2") for name in templates), templates
-    models = {name for name in names if name.startswith("thumbsel/artwork/models/")}
-    assert {f"thumbsel/artwork/models/{n}" for n in ("LICENSE", "NOTICE")} <= models
+    models = {name for name in names if name.startswith("thumbsel/people/models/")}
+    assert {f"thumbsel/people/models/{n}" for n in ("LICENSE", "NOTICE")} <= models
     assert len([name for name in models if name.endswith(".tflite")]) == 4
     assert not any(name.startswith(("tests/", "rust/", "benches/")) for name in names)
 

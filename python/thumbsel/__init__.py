@@ -89,7 +89,7 @@ def detect_faces(rgb: Any) -> list[Any]:
     :class:`FacesUnavailableError` without it. OpenCV is loaded on first use,
     so ``import thumbsel`` never loads it.
     """
-    from thumbsel.artwork.faces import detect_faces as detect
+    from thumbsel.people.faces import detect_faces as detect
 
     return detect(rgb)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -10,10 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
+from thumbsel.columns import column
 from thumbsel.decode import open_video
 from thumbsel.errors import EmptyVideoError
 from thumbsel.features import default_batch_size, extract_features, set_threads
 from thumbsel.frames import FrameTable, SourceFile
+from thumbsel.people import DEFAULT_INTERVAL, PeopleSampler, faces_available, require_faces
 from thumbsel.video import DecodeReport, VideoInfo
 
 __all__ = ["Analysis", "analyze"]
@@ -25,7 +31,11 @@ class Analysis:
 
     frames: FrameTable
     seconds: float
-    """Wall time of the pass (decoding, hashing the file, scoring)."""
+    """Wall time of the pass (decoding, hashing the file, scoring, people)."""
+    people_samples: int = 0
+    """Frames the face models looked at (0 when faces were off)."""
+    people_seconds: float = 0.0
+    """Time the face worker spent on them, alongside the scoring threads."""
 
     @property
     def path(self) -> str:
@@ -53,12 +63,18 @@ def analyze(
     decode_threads: int | None = None,
     progress: bool | None = None,
     on_progress: Callable[[int], None] | None = None,
+    faces: bool | None = None,
+    people_interval: float = DEFAULT_INTERVAL,
 ) -> Analysis:
-    """Decode ``path`` once and measure every frame.
+    """Decode ``path`` once and measure every frame, and the people on a sample of them.
 
     ``threads`` sets the scoring threads (default: ``THUMBSEL_THREADS`` or all
     cores); ``decode_threads`` FFmpeg's. ``progress=True`` draws a progress
-    bar on stderr (default: only when stderr is a terminal). Raises a
+    bar on stderr (default: only when stderr is a terminal). ``faces=None``
+    samples frames for people (:mod:`thumbsel.people.sample`, one every
+    ``people_interval`` seconds of a long take) when the ``faces`` extra is
+    installed, ``True`` insists on it, ``False`` leaves the people columns
+    null. Raises a
     :class:`~thumbsel.errors.ThumbselError` subclass for unreadable input; a
     damaged file yields what could be decoded, with ``frames.decode`` saying
     how much.
@@ -66,19 +82,46 @@ def analyze(
     started = time.perf_counter()
     if threads is not None:
         set_threads(threads)
-    with open_video(path, threads=decode_threads) as source:
+    if faces is None:
+        faces = faces_available()
+    elif faces:
+        require_faces()
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(open_video(path, threads=decode_threads))
+        sampler = (
+            stack.enter_context(
+                PeopleSampler(interval=people_interval, duration=source.info.duration)
+            )
+            if faces
+            else None
+        )
         bar = _progress_bar(source, progress)
         try:
 
             def advance(count: int) -> None:
                 if bar is not None:
+                    if sampler is not None:
+                        bar.set_postfix_str(f"people: {sampler.samples} frames", refresh=False)
                     bar.update(count)
                 if on_progress is not None:
                     on_progress(count)
 
             if batch_size is None:
                 batch_size = default_batch_size(source.info.width, source.info.height)
-            table = extract_features(source, batch_size=batch_size, on_progress=advance)
+            table = extract_features(
+                source,
+                batch_size=batch_size,
+                on_progress=advance,
+                on_batch=sampler.offer if sampler is not None else None,
+            )
+            if sampler is not None:
+                if bar is not None:
+                    bar.set_postfix_str(f"people: finishing {sampler.samples} frames")
+                for name, values in sampler.finish(table.num_rows).items():
+                    entry = column(name)
+                    table = table.append_column(
+                        entry.field(), pa.array(values, pa.float64(), mask=np.isnan(values))
+                    )
         finally:
             if bar is not None:
                 bar.close()
@@ -87,7 +130,12 @@ def analyze(
     if table.num_rows == 0:  # decode raises first; this guards future sources
         raise EmptyVideoError(f"{path}: no frames were decoded")
     frames = FrameTable(table, video=info, source=SourceFile.of(path), decode=report)
-    return Analysis(frames=frames, seconds=time.perf_counter() - started)
+    return Analysis(
+        frames=frames,
+        seconds=time.perf_counter() - started,
+        people_samples=sampler.samples if sampler is not None else 0,
+        people_seconds=sampler.seconds if sampler is not None else 0.0,
+    )
 
 
 def _progress_bar(source: Any, progress: bool | None) -> Any:

@@ -22,13 +22,14 @@ from pathlib import Path
 
 from thumbsel import _core
 from thumbsel.analysis import analyze
-from thumbsel.arguments import whole_number
+from thumbsel.arguments import bounded_float, whole_number
 from thumbsel.artwork import describe_artwork
 from thumbsel.errors import OutputError, ThumbselError
 from thumbsel.frames import FrameTable
 from thumbsel.outputs import write_pick
 from thumbsel.outputs.pick import candidate_files
 from thumbsel.outputs.tables import write_shots_csv
+from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
 from thumbsel.personalize import commands as personalize_commands
 from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, select
 from thumbsel.shots import ShotDetection, ShotOptions, detect_shots
@@ -90,6 +91,21 @@ def _parser() -> argparse.ArgumentParser:
             help="frames per batch (default: about 24 MiB of frames)",
         )
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+        sub.add_argument(
+            "--no-faces",
+            dest="faces",
+            action="store_false",
+            help="leave people out: no face models on any frame (default: on when the "
+            "faces extra is installed)",
+        )
+        sub.add_argument(
+            "--people-interval",
+            type=bounded_float(MIN_INTERVAL, MAX_INTERVAL),
+            default=DEFAULT_INTERVAL,
+            metavar="SECONDS",
+            help=f"in a long take, look for people every SECONDS (default: {DEFAULT_INTERVAL:g}; "
+            f"{MIN_INTERVAL:g}..{MAX_INTERVAL:g})",
+        )
 
     def reuse(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -154,19 +170,22 @@ def _say(message: str) -> None:
     print(f"thumbsel: {message}", file=sys.stderr)
 
 
-def _frames(arguments: argparse.Namespace) -> tuple[FrameTable, float]:
-    """The frame table: read back from ``--frames`` or measured now; and the seconds it took."""
+def _frames(arguments: argparse.Namespace) -> tuple[FrameTable, dict[str, float]]:
+    """The frame table, read back from ``--frames`` or measured now; and the seconds it took."""
     started = time.perf_counter()
     if getattr(arguments, "frames", None):
         frames = FrameTable.read_parquet(arguments.frames).for_video(arguments.video)
-        return frames, time.perf_counter() - started
+        return frames, {"read_frames": time.perf_counter() - started}
     analysis = analyze(
         arguments.video,
         batch_size=arguments.batch_size,
         threads=arguments.threads,
         progress=False if arguments.quiet else None,
+        faces=None if arguments.faces else False,
+        people_interval=arguments.people_interval,
     )
-    return analysis.frames, analysis.seconds
+    # The people worker runs beside the scoring threads, inside the analysis time.
+    return analysis.frames, {"analyze": analysis.seconds, "people": analysis.people_seconds}
 
 
 def _analyze(arguments: argparse.Namespace) -> int:
@@ -194,14 +213,13 @@ def _shots(arguments: argparse.Namespace) -> int:
 def _pick(arguments: argparse.Namespace) -> int:
     if Path(arguments.output).is_file():
         raise OutputError(f"{arguments.output}: exists and is not a directory")
-    frames, analyze_seconds = _frames(arguments)
-    timings = {"analyze" if not arguments.frames else "read_frames": analyze_seconds}
+    frames, timings = _frames(arguments)
     clock = time.perf_counter()
     shots = detect_shots(frames, ShotOptions(min_shot_frames=arguments.min_shot_frames))
     selection = select(frames, shots, arguments.k, weights=arguments.weights)
     timings["select"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    artwork = describe_artwork(frames, selection)
+    artwork = describe_artwork(frames, selection, faces=None if arguments.faces else False)
     timings["artwork"] = time.perf_counter() - clock
     target = write_pick(frames, shots, selection, artwork, arguments.output, timings=timings)
     if not arguments.quiet:
@@ -217,11 +235,8 @@ def _pick(arguments: argparse.Namespace) -> int:
                 f"  #{c.rank:<2} frame {c.frame:>6}  {c.time:9.3f} s  shot {c.shot:>4}"
                 f"  score {c.score:.3f}  {candidate_files(item).image}"
             )
-        if len(candidates) < arguments.k:
-            print(
-                f"  (only {len(candidates)} distinct candidates: the rest were near-duplicates "
-                "or failed the filters; see summary.json)"
-            )
+        if selection.shortfall is not None:
+            print(f"  ({selection.shortfall}; see summary.json)")
         print(f"report: {Path(arguments.output) / 'report.html'}")
     return _finish(frames)
 

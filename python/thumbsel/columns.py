@@ -5,6 +5,9 @@ A column is declared where its values are made, and only there:
 * ``frame`` and ``time`` come from the decoder (declared below);
 * the measurements come from the Rust core, which declares them in
   ``rust/core/src/columns.rs`` and hands the list over as ``_core.COLUMNS``;
+* the people columns come from the face models on a sample of frames, in
+  the same pass (declared below; see :mod:`thumbsel.people.sample`); null on
+  the frames that were not sampled, and on every frame when faces were off;
 * ``shot``, ``in_transition``, ``score`` and ``rejected`` are what a pick adds
   (declared below; written to the pick's ``frames.parquet``).
 
@@ -28,6 +31,7 @@ __all__ = [
     "DECODE_COLUMNS",
     "FRAME_COLUMNS",
     "HISTOGRAM_BINS",
+    "PEOPLE_COLUMNS",
     "PICK_COLUMNS",
     "Column",
     "column",
@@ -35,7 +39,7 @@ __all__ = [
     "pick_schema",
 ]
 
-Source = Literal["decode", "core", "pick"]
+Source = Literal["decode", "core", "people", "pick"]
 Dtype = Literal["int64", "float64", "uint64", "int32", "float32[64]", "bool", "string"]
 
 HISTOGRAM_BINS: int = _core.HISTOGRAM_BINS
@@ -88,7 +92,27 @@ CORE_COLUMNS: tuple[Column, ...] = tuple(
 )
 """The measurements, in the order the core computes them."""
 
-FRAME_COLUMNS: tuple[Column, ...] = DECODE_COLUMNS + CORE_COLUMNS
+
+def _people(name: str, unit: str, description: str) -> Column:
+    return Column(name, "float64", unit, description, True, "people")
+
+
+PEOPLE_COLUMNS: tuple[Column, ...] = (
+    _people("faces", "", "faces found on the frame (null: the frame was not sampled)"),
+    _people("face_height", "0..1", "the main (largest) face's height over the frame's"),
+    _people("face_x", "0..1", "the main face's centre, across the frame"),
+    _people("face_y", "0..1", "the main face's centre, down the frame"),
+    _people("face_sharpness", "", "the main face's own sharpness (Laplacian variance at 64x64)"),
+    _people("face_eyes", "", "the main face's eye aspect ratio (open about 0.25-0.35)"),
+    _people("eyes_closed", "", "faces at least half the main face's height whose eyes are closed"),
+    _people("face_smile", "0..1", "the main face's smile score"),
+    _people("face_yaw", "deg", "how far the main face is turned from the camera (+: to the right)"),
+    _people("face_cut", "", "1 when the frame's edge cuts the main face, else 0"),
+)
+"""What the face models found on the sampled frames; the ``face_*`` columns are
+null where no face was found."""
+
+FRAME_COLUMNS: tuple[Column, ...] = DECODE_COLUMNS + CORE_COLUMNS + PEOPLE_COLUMNS
 """Every column of a frame table (``analyze``'s output), in order."""
 
 PICK_COLUMNS: tuple[Column, ...] = (

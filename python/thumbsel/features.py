@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from thumbsel import _core
-from thumbsel.columns import CORE_COLUMNS, HISTOGRAM_BINS, frame_schema
+from thumbsel.columns import CORE_COLUMNS, DECODE_COLUMNS, HISTOGRAM_BINS
 from thumbsel.decode import FrameBatch, VideoSource
 from thumbsel.errors import InvalidFrameError
 
@@ -141,10 +141,13 @@ def extract_features(
     *,
     batch_size: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_batch: Callable[[FrameBatch, Columns], None] | None = None,
 ) -> pa.Table:
     """Score every frame of ``source`` in one streaming pass; returns the rows.
 
     ``batch_size`` defaults to :func:`default_batch_size` for the frame size.
+    ``on_batch`` sees each batch with its measurements, in order, while the
+    planes are still there: the people stage samples frames from it.
     """
     if batch_size is None:
         batch_size = default_batch_size(source.info.width, source.info.height)
@@ -152,11 +155,13 @@ def extract_features(
         raise ValueError("batch_size must be at least 1")
     info = source.info
     extractor = FeatureExtractor(full_range=info.full_range, matrix=info.matrix)
-    schema = frame_schema()
+    schema = pa.schema([entry.field() for entry in DECODE_COLUMNS + CORE_COLUMNS])
     record_batches: list[pa.RecordBatch] = []
     for batch in _prefetch(source.batches(batch_size), _PREFETCH_BATCHES):
         columns = extractor.push_yuv420_planes(batch.y, batch.u, batch.v)
         record_batches.append(_record_batch(batch, columns, schema))
+        if on_batch is not None:
+            on_batch(batch, columns)
         if on_progress is not None:
             on_progress(len(batch))
     return pa.Table.from_batches(record_batches, schema=schema)

@@ -27,14 +27,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from thumbsel import _core
-from thumbsel.columns import FRAME_COLUMNS, HISTOGRAM_BINS, PICK_COLUMNS, column, frame_schema
+from thumbsel.columns import (
+    FRAME_COLUMNS,
+    HISTOGRAM_BINS,
+    PEOPLE_COLUMNS,
+    PICK_COLUMNS,
+    column,
+    frame_schema,
+)
 from thumbsel.errors import FrameTableError, VideoOpenError
 from thumbsel.files import atomic_path
 from thumbsel.video import DecodeReport, VideoInfo
 
-__all__ = ["FORMAT_VERSION", "FrameTable", "Letterbox", "SourceFile"]
+__all__ = [
+    "COPY_MOTION",
+    "FORMAT_VERSION",
+    "FrameTable",
+    "Letterbox",
+    "SourceFile",
+    "copies_previous",
+]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Version of the Parquet layout (columns and metadata); bumped when either changes meaning."""
 
 _METADATA_KEY = b"thumbsel"
@@ -50,6 +64,19 @@ _LETTERBOX_PERCENTILE = 10
 
 Box = tuple[int, int, int, int]
 FloatArray = npt.NDArray[np.float64]
+
+COPY_MOTION = 0.0005
+"""A frame copies the one before it when its mean luma change is under this and its
+pHash is the same: what telecine and frame-rate conversion repeat, decoded."""
+
+
+def copies_previous(motion: npt.ArrayLike, hash_distance: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Per frame, whether it is a copy of the frame before it (see :data:`COPY_MOTION`)."""
+    moved = np.asarray(motion, dtype=np.float64)
+    bits = np.asarray(hash_distance, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        copies: npt.NDArray[np.bool_] = (moved < COPY_MOTION) & (bits == 0)
+    return copies
 
 
 @dataclass(frozen=True)
@@ -135,9 +162,15 @@ class FrameTable:
         """A table from one array per column (every column of the registry).
 
         NaN in a nullable column becomes null; the histogram is ``(N, 64)``.
+        The people columns may be left out (no frame was sampled for faces).
         Raises :class:`~thumbsel.errors.FrameTableError` for a missing column or
         arrays of different lengths.
         """
+        count = len(np.asarray(next(iter(columns.values())))) if columns else 0
+        columns = {
+            **{entry.name: np.full(count, np.nan) for entry in PEOPLE_COLUMNS},
+            **columns,
+        }
         missing = [entry.name for entry in FRAME_COLUMNS if entry.name not in columns]
         if missing:
             raise FrameTableError(f"missing columns: {', '.join(missing)}")
@@ -247,6 +280,12 @@ class FrameTable:
         array.setflags(write=False)
         self._arrays["histogram"] = array
         return array
+
+    @property
+    def people_sampled(self) -> npt.NDArray[np.bool_]:
+        """Rows whose people were looked at (the ``faces`` column is not null)."""
+        sampled: npt.NDArray[np.bool_] = ~np.isnan(self.column("faces"))
+        return sampled
 
     @cached_property
     def letterbox(self) -> Letterbox:
@@ -396,9 +435,13 @@ def _check_versions(name: str, metadata: Mapping[str, Any]) -> None:
 def _conform(table: pa.Table) -> pa.Table:
     """The registry's columns of ``table``, in order, with the registry's fields.
 
-    Other columns (a pick's additions) are left out; a missing column or one of
-    another type is a :class:`FrameTableError`.
+    Other columns (a pick's additions) are left out; missing people columns
+    are null (no frame sampled); any other missing column, or one of another
+    type, is a :class:`FrameTableError`.
     """
+    for entry in PEOPLE_COLUMNS:
+        if entry.name not in table.column_names:
+            table = table.append_column(entry.field(), pa.nulls(table.num_rows, entry.arrow_type))
     missing = [entry.name for entry in FRAME_COLUMNS if entry.name not in table.column_names]
     if missing:
         raise FrameTableError(f"missing columns {', '.join(missing)}")

@@ -1,21 +1,44 @@
 """Ranking frames and choosing a short, varied list of artwork candidates.
 
 1. **Filters.** Every frame that cannot be artwork gets the first reason that
-   applies, in this order: ``transition`` (inside or near a cut, fade or
-   dissolve), ``dark``, ``blown-out``, ``low-information``, ``blurry``
-   (relative to the title's own sharpness), ``motion``. Exposure and contrast
-   are measured on the picture inside the letterbox bars, so bars do not make
-   a frame dark or flat.
+   applies, in this order (:data:`FILTERS`): ``transition`` (inside or near a
+   cut, fade or dissolve), ``repeat`` (a copy of the frame before it, one or
+   two at a time, as telecine and frame-rate conversion make), ``dark``, ``blown-out``,
+   ``low-information``, ``blurry``, ``motion``, and on the frames the people
+   stage looked at, ``eyes-closed`` and ``face-cut`` (the frame's edge cuts the
+   main face). Exposure and contrast are measured on the picture inside the
+   letterbox bars, so bars do not make a frame dark or flat. ``dark`` and
+   ``blurry`` are relative, so that a low-key scene or a soft-lit close-up
+   next to crisp screen graphics is not an error: a frame is dark when it is
+   black (mean luma under ``black_brightness``) or both under
+   ``min_brightness`` and much darker than its own shot; blurry when its
+   main face is soft against the title's faces, or (without a face seen)
+   when it is soft against its own shot, or its whole shot is ten times
+   softer than the title's typical shot (out of focus). Where a face was
+   seen, only the face is judged: a soft-lit close-up next to crisp screen
+   graphics is not blurry.
 2. **Score.** Each signal is normalised to 0..1 within the title, and the
-   score is their weighted mean (:class:`QualityWeights`).
+   score is their weighted mean (:class:`QualityWeights`). The people
+   signals weigh as much as the pixel signals together: a sharp, open-eyed,
+   well-sized face beats an empty frame of the same pixel quality.
 3. **One frame per shot.** Each shot offers its best frame that passes the
-   filters.
+   filters. In a shot where the people stage saw a face, only the frames it
+   looked at compete, since only their eyes are known.
 4. **Near-duplicates.** A shot whose best frame matches a better shot's
    frames (pHash and colour histogram) offers nothing, whether it is a shot
    that recurs later or a second take of the same set-up.
-5. **Diversity.** The final order is maximal marginal relevance: each next
-   candidate maximises ``lambda * score - (1 - lambda) * similarity`` to those
-   already chosen, so the top k cover different moments.
+5. **Diversity.** The final order (``rank``) is maximal marginal relevance:
+   #1 is the best-scoring shot, and each next candidate maximises
+   ``lambda * score - (1 - lambda) * similarity`` to those already chosen, so
+   the top k cover different moments. ``score_rank`` gives each candidate's
+   place in plain score order beside it.
+6. **Fill-ins.** A title with fewer distinct shots than k offers more
+   moments of its shots, under the same filters, none within
+   ``min_gap_seconds`` of a pick, none a near-copy of one (whole frame:
+   pHash, dHash and colour; but where both show a face, the faces decide:
+   the main face in the same place, at the same size, turned the same way).
+   When no frame qualifies, the selection has fewer than k candidates and
+   :attr:`Selection.shortfall` says why.
 
 The result is the same for the same input and options: ties break by frame order.
 """
@@ -29,7 +52,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from thumbsel.frames import FrameTable
+from thumbsel.frames import FrameTable, copies_previous
 from thumbsel.shots import ShotDetection
 
 __all__ = [
@@ -53,7 +76,17 @@ DEFAULT_K = 8
 MAX_K = 1000
 """The most candidates one pick may ask for (each is decoded again and written as images)."""
 
-FILTERS = ("transition", "dark", "blown-out", "low-information", "blurry", "motion")
+FILTERS = (
+    "transition",
+    "repeat",
+    "dark",
+    "blown-out",
+    "low-information",
+    "blurry",
+    "motion",
+    "eyes-closed",
+    "face-cut",
+)
 """Rejection reasons, in the order they are checked."""
 
 
@@ -68,6 +101,20 @@ class QualityWeights:
     read best at thumbnail size. The composition signals are used as
     measured (already 0..1): ``thirds`` (subject on a third-line
     intersection) and ``depth_of_field`` (sharp subject, soft background).
+
+    The people signals come from the frames the people stage looked at, and
+    are 0 on the others and where no face was found:
+
+    * ``face``: the main face's size, rising to 1 at a fifth of the frame's
+      height (a medium close-up) and falling back to 0.6 for a face filling
+      it, less up to 30% for a head turned to profile;
+    * ``eyes_open``: the main face's eye aspect ratio from 0.15 (closed) to
+      0.25 (open);
+    * ``face_sharpness``: the rank of the main face's own sharpness among the
+      title's faces.
+
+    Their weights add up to the pixel signals' (1.0 each by default), so a
+    frame's people count as much as its pixels.
     """
 
     sharpness: float = 0.3
@@ -77,6 +124,9 @@ class QualityWeights:
     stillness: float = 0.1
     thirds: float = 0.05
     depth_of_field: float = 0.1
+    face: float = 0.45
+    eyes_open: float = 0.25
+    face_sharpness: float = 0.3
 
     def as_dict(self) -> dict[str, float]:
         return {entry.name: float(getattr(self, entry.name)) for entry in fields(self)}
@@ -91,8 +141,12 @@ class QualityWeights:
 class SelectionOptions:
     """Thresholds of the filters and the selection (documented defaults)."""
 
+    black_brightness: float = 0.03
+    """Mean luma inside the bars below this is black: always dark."""
     min_brightness: float = 0.1
-    """Mean luma inside the bars below this is too dark (hecate uses 0.075)."""
+    """Mean luma inside the bars below this is dark (hecate uses 0.075) when the frame
+    is also under ``shot_dark_ratio`` of its shot's median: a low-key shot is not."""
+    shot_dark_ratio: float = 0.5
     max_bright_fraction: float = 0.4
     """More than this share of near-white pixels is blown out."""
     min_entropy: float = 3.5
@@ -100,7 +154,16 @@ class SelectionOptions:
     min_contrast: float = 0.04
     """Luma standard deviation below this is featureless."""
     blur_ratio: float = 0.25
-    """Blurry: sharpness below this fraction of the title's median sharpness."""
+    """Blurry: sharpness below this fraction of its shot's median sharpness ..."""
+    soft_shot_ratio: float = 0.1
+    """... or the shot's median below this fraction of the median over the title's shots
+    (an out-of-focus shot) ..."""
+    face_blur_ratio: float = 0.25
+    """... or, where a face was seen, the main face's sharpness below this fraction
+    of the title's median face sharpness (the face decides then, not the frame)."""
+    repeat_run: int = 2
+    """Copies of the frame before (:func:`thumbsel.frames.copies_previous`) in runs of at
+    most this many are repeats; a longer run is a still picture, not a repeat."""
     motion_ratio: float = 4.0
     """Too much motion: above this multiple of the title's median motion ..."""
     min_motion: float = 0.04
@@ -114,6 +177,13 @@ class SelectionOptions:
     """Weight of dissimilarity in the final ranking (1 - MMR lambda)."""
     min_gap_seconds: float = 1.0
     """Extra moments from an already-used shot keep at least this far from every pick."""
+    same_face_distance: float = 0.1
+    """Two moments of one shot are near-copies when their main faces' centres are
+    this close (share of the frame) ..."""
+    same_face_size: float = 0.2
+    """... and their heights differ by at most this share ..."""
+    same_face_turn: float = 20.0
+    """... and the head is turned the same way to within this many degrees."""
 
 
 @dataclass(frozen=True)
@@ -132,11 +202,17 @@ class Candidate:
     reasons: tuple[str, ...]
     phash: str
     """The frame's pHash, 16 hex digits as imagehash prints it."""
+    score_rank: int = 0
+    """Place in plain score order among the candidates (``rank`` is the variety order)."""
+    fill_in: bool = False
+    """Another moment of an already-offered shot (the title has fewer shots than k)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (rounded to 6 decimals; a value that is not finite is null)."""
         return {
             "rank": self.rank,
+            "score_rank": self.score_rank,
+            "fill_in": self.fill_in,
             "frame": self.frame,
             "time": _rounded(self.time),
             "score": _rounded(self.score),
@@ -162,6 +238,8 @@ class Selection:
     """Per table row: the filter that rejected it, or None when eligible."""
     duplicate_shots: dict[int, int]
     """Shot index -> the better shot it duplicates."""
+    shortfall: str | None = None
+    """Why there are fewer than k candidates, or None when there are k."""
 
     def rejected_counts(self) -> dict[str, int]:
         """Frames removed by each filter (every filter listed, zero included)."""
@@ -228,8 +306,17 @@ def _content_statistics(frames: FrameTable) -> _Content:
 
 
 def normalized_signals(frames: FrameTable) -> dict[str, FloatArray]:
-    """Each quality signal on 0..1, higher is better."""
+    """Each quality signal on 0..1, higher is better (see :class:`QualityWeights`)."""
     content = _content_statistics(frames)
+    people = _People(frames)
+    height = np.nan_to_num(people.height, nan=0.0)
+    size = np.where(
+        height < 0.2, height / 0.2, np.where(height <= 0.6, 1.0, 1.0 - 0.4 * (height - 0.6) / 0.4)
+    )
+    turned = 1.0 - 0.3 * np.clip(np.abs(np.nan_to_num(people.yaw, nan=0.0)) / 90.0, 0.0, 1.0)
+    face_sharpness = np.zeros(len(frames))
+    if people.seen.any():
+        face_sharpness[people.seen] = _percentile_rank(np.log1p(people.sharpness[people.seen]))
     return {
         "sharpness": _percentile_rank(np.log1p(content.sharpness)),
         "exposure": np.clip(1.0 - np.abs(content.brightness - 0.45) / 0.45, 0.0, 1.0),
@@ -238,7 +325,29 @@ def normalized_signals(frames: FrameTable) -> dict[str, FloatArray]:
         "stillness": 1.0 - _percentile_rank(content.motion),
         "thirds": np.clip(frames.column("thirds"), 0.0, 1.0),
         "depth_of_field": np.clip(frames.column("depth_of_field"), 0.0, 1.0),
+        "face": np.where(people.seen, np.clip(size, 0.0, 1.0) * turned, 0.0),
+        "eyes_open": np.where(
+            people.seen, np.clip((np.nan_to_num(people.eyes) - 0.15) / 0.1, 0.0, 1.0), 0.0
+        ),
+        "face_sharpness": face_sharpness,
     }
+
+
+class _People:
+    """The people columns, as selection reads them."""
+
+    def __init__(self, frames: FrameTable) -> None:
+        self.sampled = frames.people_sampled
+        self.height = frames.column("face_height")
+        self.seen = self.sampled & ~np.isnan(self.height)
+        """Rows where the people stage found a face."""
+        self.sharpness = frames.column("face_sharpness")
+        self.eyes = frames.column("face_eyes")
+        self.yaw = frames.column("face_yaw")
+        self.x = frames.column("face_x")
+        self.y = frames.column("face_y")
+        self.closed = np.nan_to_num(frames.column("eyes_closed"), nan=0.0) >= 1
+        self.cut = np.nan_to_num(frames.column("face_cut"), nan=0.0) >= 1
 
 
 def quality_scores(frames: FrameTable, weights: QualityWeights | None = None) -> FloatArray:
@@ -257,17 +366,75 @@ def _weighted(signals: dict[str, FloatArray], weights: QualityWeights) -> FloatA
     return np.asarray(score / total, dtype=np.float64)
 
 
+def _shot_median(
+    values: FloatArray,
+    shot_of_frame: npt.NDArray[np.int64],
+    usable: npt.NDArray[np.bool_],
+    reduce: Any = np.median,
+) -> FloatArray:
+    """Per row, ``reduce`` (the median) of ``values`` over the usable rows of its shot
+    (all its rows when none is usable)."""
+    medians = np.zeros(len(values))
+    if not len(values):
+        return medians
+    order = np.argsort(shot_of_frame, kind="stable")
+    bounds = np.flatnonzero(np.diff(shot_of_frame[order])) + 1
+    for rows in np.split(order, bounds):
+        chosen = rows[usable[rows]]
+        medians[rows] = float(reduce(values[chosen if len(chosen) else rows]))
+    return medians
+
+
+def _repeats(frames: FrameTable, options: SelectionOptions) -> npt.NDArray[np.bool_]:
+    """Rows that copy the row before them, where copies come one or two at a time.
+
+    Telecine repeats one field pair in five, and a 16-to-25 fps conversion
+    one frame in three: short runs between moving frames. A static camera
+    makes long runs, and those frames are a still picture, not repeats.
+    """
+    copies = copies_previous(frames.column("motion"), frames.column("hash_distance"))
+    repeats = np.zeros(len(copies), dtype=bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], copies.astype(np.int8), [0]])))
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        if end - start <= options.repeat_run:
+            repeats[start:end] = True
+    return repeats
+
+
 def rejection_reasons(
     frames: FrameTable, shots: ShotDetection, options: SelectionOptions | None = None
 ) -> list[str | None]:
     """Why each frame can never be a candidate (None when it can)."""
     options = options or SelectionOptions()
     content = _content_statistics(frames)
-    transition = shots.in_transition
+    people = _People(frames)
+    shot_of_frame = shots.shot_of_frame
+    transition = np.asarray(shots.in_transition, dtype=bool)
+    repeat = _repeats(frames, options)
     entropy = frames.column("entropy")
-    usable = ~transition & (content.brightness >= options.min_brightness)
-    reference = content.sharpness[usable] if usable.any() else content.sharpness
-    sharpness_floor = options.blur_ratio * float(np.median(reference)) if len(reference) else 0.0
+    brightness = content.brightness
+    lit = ~transition & (brightness >= options.black_brightness)
+    shot_brightness = _shot_median(brightness, shot_of_frame, ~transition)
+    dark = (brightness < options.black_brightness) | (
+        (brightness < options.min_brightness)
+        & (brightness < options.shot_dark_ratio * shot_brightness)
+    )
+    usable = lit & ~repeat & ~dark
+    shot_sharpness = _shot_median(content.sharpness, shot_of_frame, usable)
+    face_rows = people.seen & usable
+    face_reference = float(np.median(people.sharpness[face_rows])) if face_rows.any() else 0.0
+    with np.errstate(invalid="ignore"):
+        soft_face = people.seen & (people.sharpness < options.face_blur_ratio * face_reference)
+    shot_medians = [
+        float(shot_sharpness[np.argmax(shot_of_frame == shot.index)])
+        for shot in shots.shots
+        if (shot_of_frame == shot.index).any()
+    ]
+    title_sharpness = float(np.median(shot_medians)) if shot_medians else 0.0
+    soft_pixels = ~people.seen & (
+        (content.sharpness < options.blur_ratio * shot_sharpness)
+        | (shot_sharpness < options.soft_shot_ratio * title_sharpness)
+    )
     motion_reference = content.motion[usable] if usable.any() else content.motion
     motion_median = float(np.median(motion_reference)) if len(motion_reference) else 0.0
     motion_ceiling = max(options.min_motion, options.motion_ratio * motion_median)
@@ -275,16 +442,22 @@ def rejection_reasons(
     for i in range(len(entropy)):
         if transition[i]:
             reasons.append("transition")
-        elif content.brightness[i] < options.min_brightness:
+        elif repeat[i]:
+            reasons.append("repeat")
+        elif dark[i]:
             reasons.append("dark")
         elif content.bright_fraction[i] > options.max_bright_fraction:
             reasons.append("blown-out")
         elif entropy[i] < options.min_entropy or content.contrast[i] < options.min_contrast:
             reasons.append("low-information")
-        elif content.sharpness[i] < sharpness_floor:
+        elif soft_face[i] or soft_pixels[i]:
             reasons.append("blurry")
         elif content.motion[i] > motion_ceiling:
             reasons.append("motion")
+        elif people.closed[i]:
+            reasons.append("eyes-closed")
+        elif people.cut[i]:
+            reasons.append("face-cut")
         else:
             reasons.append(None)
     return reasons
@@ -296,10 +469,12 @@ class _Similarity:
     def __init__(self, frames: FrameTable, options: SelectionOptions) -> None:
         self.options = options
         self.phash = frames.hashes("phash")
+        self.dhash = frames.hashes("dhash")
         self.histogram = frames.histograms()
 
-    def bits(self, a: int, b: int) -> int:
-        return int(np.bitwise_count(self.phash[a] ^ self.phash[b]))
+    def bits(self, a: int, b: int, kind: str = "phash") -> int:
+        hashes = self.phash if kind == "phash" else self.dhash
+        return int(np.bitwise_count(hashes[a] ^ hashes[b]))
 
     def histogram_distance(self, a: int, b: int) -> float:
         return float(0.5 * np.abs(self.histogram[a] - self.histogram[b]).sum())
@@ -381,12 +556,16 @@ def select(
     # to recognise the shot again later.
     best_of_shot: dict[int, int] = {}
     samples_of_shot: dict[int, npt.NDArray[np.int64]] = {}
+    people = _People(frames)
+    shots_with_faces = {int(s) for s in detection.shot_of_frame[people.seen]}
     for shot in detection.shots:
         rows = np.flatnonzero(detection.shot_of_frame == shot.index)
         eligible = [int(r) for r in rows if rejected[r] is None]
         if not eligible:
             continue
-        best = max(eligible, key=lambda r: (scores[r], -r))
+        looked_at = [r for r in eligible if people.sampled[r]]
+        offered_rows = looked_at if shot.index in shots_with_faces and looked_at else eligible
+        best = max(offered_rows, key=lambda r: (scores[r], -r))
         best_of_shot[shot.index] = best
         step = max(1, len(eligible) // _SHOT_SAMPLES)
         samples_of_shot[shot.index] = np.array(sorted({best, *eligible[::step]}), np.int64)
@@ -425,29 +604,35 @@ def select(
         chosen.append(best_row)
         pool.remove(best_row)
 
-    # A title with fewer distinct shots than k (a single long take, say)
-    # offers further moments: the best remaining frames that are neither
-    # near-duplicates of a pick nor within min_gap_seconds of one.
+    # 6. Fill-ins: further moments of the offered shots, under the same
+    # filters, that copy no pick (see the module notes).
     extra: set[int] = set()
+    shortfall: str | None = None
     if len(chosen) < k:
+        offered_shots = set(kept)
         for row in sorted(
             (r for r in range(len(rejected)) if rejected[r] is None and r not in chosen),
             key=lambda r: (-scores[r], r),
         ):
-            if detection.shots and any(
-                int(detection.shot_of_frame[row]) == d for d in duplicate_shots
-            ):
-                continue
-            if any(
-                similarity.bits(row, c) <= options.duplicate_hash_bits
-                or abs(times[row] - times[c]) < options.min_gap_seconds
-                for c in chosen
-            ):
+            shot_index = int(detection.shot_of_frame[row])
+            if shot_index not in offered_shots:
+                continue  # a near-duplicate shot, or one without an eligible frame
+            if shot_index in shots_with_faces and not people.sampled[row]:
+                continue  # its people were not looked at
+            if any(_copies(similarity, people, options, times, row, c, detection) for c in chosen):
                 continue
             chosen.append(row)
             extra.add(row)
             if len(chosen) == k:
                 break
+        if len(chosen) < k:
+            usable = sum(r is None for r in rejected)
+            shortfall = (
+                f"{len(chosen)} of {k} candidates: the title has {len(kept)} distinct "
+                f"{'shot' if len(kept) == 1 else 'shots'} with a usable frame, and none of its "
+                f"other {usable - len(chosen)} usable frames is at least "
+                f"{options.min_gap_seconds:g} s from every pick and different from them"
+            )
 
     shot_by_row = {row: s for s, row in best_of_shot.items()}
     for row in extra:
@@ -457,6 +642,8 @@ def select(
         duplicates_of.setdefault(original, []).append(duplicate)
     eligible_count = sum(r is None for r in rejected)
     columns = {name: frames.values(name) for name in _REPORTED_FEATURES}
+    by_score = sorted(chosen, key=lambda r: (-scores[r], r))
+    score_rank = {row: place for place, row in enumerate(by_score, start=1)}
     candidates = []
     for rank, row in enumerate(chosen, start=1):
         shot_index = shot_by_row[row]
@@ -501,6 +688,8 @@ def select(
                 signals={name: float(values[row]) for name, values in signals.items()},
                 reasons=tuple(reasons),
                 phash=f"{int(similarity.phash[row]):016x}",
+                score_rank=score_rank[row],
+                fill_in=row in extra,
             )
         )
     scores.setflags(write=False)
@@ -509,7 +698,40 @@ def select(
         scores=scores,
         rejected=tuple(rejected),
         duplicate_shots=duplicate_shots,
+        shortfall=shortfall,
     )
+
+
+def _copies(
+    similarity: _Similarity,
+    people: _People,
+    options: SelectionOptions,
+    times: FloatArray,
+    row: int,
+    pick: int,
+    detection: ShotDetection,
+) -> bool:
+    """Whether ``row`` is too close to the pick ``pick`` to be offered beside it."""
+    if abs(times[row] - times[pick]) < options.min_gap_seconds:
+        return True
+    same_shot = detection.shot_of_frame[row] == detection.shot_of_frame[pick]
+    if same_shot and people.seen[row] and people.seen[pick]:
+        # The faces decide: the same person in the same place at the same size,
+        # turned the same way, is one picture to a designer however the
+        # background moved; a head turned to the other side is another.
+        distance = math.hypot(people.x[row] - people.x[pick], people.y[row] - people.y[pick])
+        size = abs(people.height[row] - people.height[pick]) / max(people.height[pick], 1e-6)
+        turn = abs(people.yaw[row] - people.yaw[pick])
+        return bool(
+            distance <= options.same_face_distance
+            and size <= options.same_face_size
+            and turn <= options.same_face_turn
+        )
+    structure = (
+        similarity.bits(row, pick) <= options.duplicate_hash_bits
+        or similarity.bits(row, pick, "dhash") <= options.duplicate_hash_bits
+    )
+    return structure and similarity.histogram_distance(row, pick) <= options.duplicate_histogram
 
 
 def _share_below(scores: FloatArray, row: int, rejected: list[str | None]) -> float:

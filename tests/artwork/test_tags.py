@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from thumbsel.artwork.crops import Box
-from thumbsel.artwork.faces import Face, Pose
 from thumbsel.artwork.tags import (
     BRIGHT_MIN_BRIGHTNESS,
     CLOSEUP_MIN_FACE_SHARE,
@@ -25,6 +24,7 @@ from thumbsel.artwork.tags import (
     artwork_tags,
     shot_scale,
 )
+from thumbsel.people.faces import Face, Pose
 
 FRAME_AREA = 1600 * 900
 

@@ -31,7 +31,6 @@ from thumbsel import (
     SourceFile,
     __version__,
 )
-from thumbsel.artwork.faces import Face
 from thumbsel.cli import main
 from thumbsel.decode import probe
 from thumbsel.outputs.documents import CandidateFiles
@@ -43,6 +42,8 @@ from thumbsel.outputs.report import (
 )
 from thumbsel.outputs.sheets import make_thumbnail, save_jpeg, write_contact_sheet
 from thumbsel.outputs.timeline import BUCKETS, DENSE_BOUNDARIES, build_timeline, coordinate
+from thumbsel.people.faces import Face
+from thumbsel.select import FILTERS
 from thumbsel.timecode import timecode
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -50,13 +51,17 @@ FPS = 24.0
 FRAMES = 2400
 FILTER_COUNTS = {
     "transition": 321,
+    "repeat": 12,
     "dark": 123,
     "blown-out": 0,
     "low-information": 17,
     "blurry": 45,
     "motion": 9,
+    "eyes-closed": 3,
+    "face-cut": 2,
 }
 FRAME_REJECTIONS = sum(FILTER_COUNTS.values())
+assert tuple(FILTER_COUNTS) == FILTERS, "every filter, in order"
 DUPLICATE_SHOTS = {4: 1, 5: 2}
 """Shot -> the better shot it repeats: two shots dropped whole, counted in shots."""
 TRANSITIONS = [None, "cut", "fade", "dissolve", "cut", "cut"]

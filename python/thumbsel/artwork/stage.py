@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from thumbsel.artwork import faces as face_detection
 from thumbsel.artwork.crops import CANVASES, Box, plan_crops
-from thumbsel.artwork.faces import Face
 from thumbsel.artwork.tags import artwork_tags
 from thumbsel.decode import open_video
 from thumbsel.errors import ThumbselError
 from thumbsel.frames import FrameTable
+from thumbsel.people import faces as face_detection
+from thumbsel.people.faces import Face
 from thumbsel.select import Candidate, Selection
 
 __all__ = ["Artwork", "ArtworkFace", "Crop", "describe_artwork", "faces_available"]

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from thumbsel.artwork.crops import Box
-from thumbsel.artwork.faces import EYES_CLOSED_BELOW, PROFILE_BEYOND, Face
+from thumbsel.people.faces import EYES_CLOSED_BELOW, PROFILE_BEYOND, Face
 
 __all__ = [
     "BRIGHT_MIN_BRIGHTNESS",

@@ -86,6 +86,16 @@ def summary_document(
         "duplicate_shots": {str(k): v for k, v in sorted(selection.duplicate_shots.items())},
         "duplicate_shot_count": len(selection.duplicate_shots),
         "candidates": len(selection.candidates),
+        "shortfall": selection.shortfall,
+        "people": {
+            "sampled_frames": int(frames.people_sampled.sum()),
+            "frames_with_faces": int(np.nan_to_num(frames.column("faces")).astype(bool).sum()),
+        },
+        "order": (
+            "rank is the variety order (maximal marginal relevance: each next candidate "
+            "trades score against similarity to those above it); score_rank is plain "
+            "score order"
+        ),
         "score_quantiles": _quantiles(selection.scores),
     }
     if timings is not None:

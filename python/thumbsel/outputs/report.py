@@ -62,11 +62,15 @@ SHOT_TABLE_OPEN_LIMIT = 24
 
 FILTER_NOTES = {
     "transition": "inside or next to a cut, fade or dissolve",
-    "dark": "too dark inside the letterbox bars",
+    "repeat": "an exact copy of the frame before it (telecine, frame-rate conversion)",
+    "dark": "black, or dark and much darker than the rest of its shot",
     "blown-out": "too many near-white pixels",
     "low-information": "flat or uniform picture, such as a title card",
-    "blurry": "soft compared with the title's own sharpness",
+    "blurry": "the main face soft against the title's faces; without a face, soft against "
+    "its shot, or the whole shot out of focus",
     "motion": "too much movement between frames",
+    "eyes-closed": "a prominent face has its eyes closed (the people stage looked)",
+    "face-cut": "the frame's edge cuts the main face",
     "duplicate-shot": "shots whose best picture repeats a better shot's (counted in shots)",
 }
 """What each filter of the filters table rules out."""

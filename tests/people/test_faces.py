@@ -20,8 +20,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 import pytest
-from thumbsel.artwork.faces import Face, detect_faces, faces_available
 from thumbsel.errors import FacesUnavailableError, InvalidFrameError, ThumbselError
+from thumbsel.people.faces import RUNTIME_ENV, Face, detect_faces, faces_available
 
 Frame = npt.NDArray[np.uint8]
 
@@ -301,7 +301,7 @@ def test_thumbsel_imports_without_opencv() -> None:
     # module still import, and only face detection says it is unavailable.
     code = (
         "import sys; sys.modules['cv2'] = None\n"
-        "import thumbsel, thumbsel.artwork.faces as f\n"
+        "import thumbsel, thumbsel.people.faces as f\n"
         "assert not f.faces_available()\n"
         "print(thumbsel.__version__)\n"
     )
@@ -392,7 +392,7 @@ def test_the_shipped_models_are_the_ones_the_notice_names() -> None:
     import hashlib
     import re
 
-    from thumbsel.artwork.faces import MODELS
+    from thumbsel.people.faces import MODELS
 
     notice = (MODELS / "NOTICE").read_text(encoding="utf-8")
     named = dict(re.findall(r"(\S+\.tflite).*\n\s+sha256 ([0-9a-f]{64})", notice))
@@ -401,3 +401,27 @@ def test_the_shipped_models_are_the_ones_the_notice_names() -> None:
     for name, digest in named.items():
         assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == digest, name
     assert "Apache License" in (MODELS / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_both_runtimes_find_the_same_faces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiteRT (the default where it is installed) and OpenCV's DNN module run the same
+    models: the same faces, boxes within a pixel, the same judgements."""
+    pytest.importorskip("ai_edge_litert")
+    pictures = [annotated.load(entry["source"], entry["frame"]) for entry in annotated.truth()[::6]]
+    found = {}
+    for runtime in ("litert", "opencv"):
+        monkeypatch.setenv(RUNTIME_ENV, runtime)
+        found[runtime] = [detect_faces(picture) for picture in pictures]
+    assert sum(map(len, found["litert"])) >= 5
+    for ours, theirs in zip(found["litert"], found["opencv"], strict=True):
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs, strict=True):
+            assert max(abs(p - q) for p, q in zip(a.box, b.box, strict=True)) <= 1
+            assert (a.eyes_closed, a.pose, a.cut) == (b.eyes_closed, b.pose, b.cut)
+            assert a.eyes == pytest.approx(b.eyes, abs=0.01)
+
+
+def test_an_unknown_runtime_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RUNTIME_ENV, "tensorflow")
+    with pytest.raises(FacesUnavailableError, match="must be litert or opencv"):
+        detect_faces(np.zeros((64, 64, 3), np.uint8))

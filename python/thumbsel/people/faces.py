@@ -1,8 +1,12 @@
-"""Faces in a frame: MediaPipe's BlazeFace detectors and face mesh, run by OpenCV.
+"""Faces in a frame: MediaPipe's BlazeFace detectors and face mesh.
 
-``pip install thumbsel[faces]`` brings OpenCV 4 (``opencv-python-headless``),
-whose ``cv2.dnn.readNetFromTFLite`` runs the four TFLite models shipped in
-``thumbsel/artwork/models`` (Apache-2.0, Google; see the NOTICE there).
+``pip install thumbsel[faces]`` brings OpenCV 4 (``opencv-python-headless``,
+for the image operations) and Google's LiteRT (``ai-edge-litert``), which
+runs the four TFLite models shipped in ``thumbsel/people/models``
+(Apache-2.0, Google; see the NOTICE there). Where LiteRT has no wheel,
+OpenCV's own ``cv2.dnn.readNetFromTFLite`` runs them instead, 1.8-2.7x
+slower per model on this project's machine (``benches/README.md``); both
+give the same faces to within a pixel.
 Without OpenCV the rest of thumbsel works unchanged: :func:`faces_available`
 says False and :func:`detect_faces` raises
 :class:`~thumbsel.errors.FacesUnavailableError`, so callers leave their face
@@ -13,8 +17,8 @@ How a frame is searched:
 1. **Detection.** Two BlazeFace models look at the frame: the short-range
    one (128x128) at the whole frame, letterboxed, for close-ups; the
    full-range one (192x192) at the whole frame and at overlapping squares as
-   tall as the frame and half as tall, so that small faces reach it large
-   enough (see ``_windows``). Each proposes boxes with six keypoints (eyes,
+   tall as the frame, so that small faces reach it large enough (see
+   ``_windows``). Each proposes boxes with six keypoints (eyes,
    nose, mouth, ears); proposals that overlap are one face, averaged with
    their scores as weights (MediaPipe's weighted non-maximum suppression).
 2. **Landmarks.** The face mesh model (468 points) runs on each face, cut out
@@ -33,9 +37,12 @@ The thresholds below were chosen on the annotated frames of
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
+import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -51,6 +58,7 @@ __all__ = [
     "FRONTAL_WITHIN",
     "MODELS",
     "PROFILE_BEYOND",
+    "RUNTIME_ENV",
     "Face",
     "Pose",
     "detect_faces",
@@ -191,7 +199,7 @@ class _Proposal:
 class _Detector:
     """One BlazeFace model with its anchors."""
 
-    net: Any  # cv2.dnn.Net
+    net: Any  # a LiteRT interpreter or a cv2.dnn.Net
     size: int
     anchors: npt.NDArray[np.float32]
     min_score: float
@@ -201,9 +209,11 @@ class _Detector:
 class _Stack:
     cv2: ModuleType
     detectors: tuple[_Detector, ...]
-    mesh: Any  # cv2.dnn.Net
-    eye: Any  # cv2.dnn.Net
+    mesh: Any
+    eye: Any
     lock: threading.Lock
+    runtime: str
+    """``"litert"`` or ``"opencv"``: what runs the models."""
 
 
 _loaded: _Stack | None = None
@@ -251,42 +261,79 @@ def _anchors(size: int, strides: tuple[int, ...], per_layer: int) -> npt.NDArray
     return np.asarray(centres, dtype=np.float32)
 
 
+RUNTIME_ENV = "THUMBSEL_FACE_RUNTIME"
+"""Environment variable choosing what runs the face models: ``litert``, ``opencv``,
+or unset for LiteRT when it is installed (else OpenCV)."""
+
+
+def _import_litert() -> Any:
+    wanted = os.environ.get(RUNTIME_ENV, "").strip().lower()
+    if wanted not in ("", "litert", "opencv"):
+        raise FacesUnavailableError(f"{RUNTIME_ENV} must be litert or opencv, not {wanted!r}")
+    if wanted == "opencv":
+        return None
+    try:
+        return importlib.import_module("ai_edge_litert.interpreter")
+    except ImportError:
+        if wanted == "litert":
+            raise FacesUnavailableError(
+                f"{RUNTIME_ENV}=litert, but LiteRT is not installed: pip install ai-edge-litert"
+            ) from None
+        return None
+
+
 def _stack() -> _Stack:
     cv2 = _import_cv2()
     if cv2 is None:
         raise FacesUnavailableError(_INSTALL_HINT)
     global _loaded
     with _load_lock:
-        if _loaded is None or _loaded.cv2 is not cv2:
+        litert = _import_litert()
+        runtime = "opencv" if litert is None else "litert"
+        if _loaded is None or _loaded.cv2 is not cv2 or _loaded.runtime != runtime:
+
+            def read(name: str) -> Any:
+                return _read(cv2, litert, name)
+
             _loaded = _Stack(
                 cv2=cv2,
                 detectors=(
                     _Detector(
-                        _read(cv2, "face_detection_full_range.tflite"),
+                        read("face_detection_full_range.tflite"),
                         _FULL_RANGE_SIZE,
                         _anchors(_FULL_RANGE_SIZE, (4,), 1),
                         _FULL_RANGE_MIN_SCORE,
                     ),
                     _Detector(
-                        _read(cv2, "face_detection_short_range.tflite"),
+                        read("face_detection_short_range.tflite"),
                         _SHORT_RANGE_SIZE,
                         _anchors(_SHORT_RANGE_SIZE, (8, 16, 16, 16), 2),
                         _SHORT_RANGE_MIN_SCORE,
                     ),
                 ),
-                mesh=_read(cv2, "face_landmark.tflite"),
-                eye=_read(cv2, "iris_landmark.tflite"),
-                # An OpenCV Net keeps its buffers between calls: one thread at a
-                # time (each call is parallel inside OpenCV).
+                mesh=read("face_landmark.tflite"),
+                eye=read("iris_landmark.tflite"),
+                # Both runtimes keep their buffers between calls: one thread at
+                # a time. One thread inside each call too, since the frame
+                # scoring threads already have the other cores.
                 lock=threading.Lock(),
+                runtime=runtime,
             )
         return _loaded
 
 
-def _read(cv2: ModuleType, name: str) -> Any:
+def _read(cv2: ModuleType, litert: Any, name: str) -> Any:
     path = MODELS / name
     if not path.is_file():
         raise FacesUnavailableError(f"{path} is missing: the thumbsel install is incomplete")
+    if litert is not None:
+        try:
+            with _native_stderr_silenced():
+                interpreter = litert.Interpreter(model_path=str(path), num_threads=1)
+                interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as error:
+            raise FacesUnavailableError(f"LiteRT cannot read {name} ({error})") from None
+        return interpreter
     try:
         return cv2.dnn.readNetFromTFLite(str(path))
     except cv2.error as error:
@@ -295,8 +342,35 @@ def _read(cv2: ModuleType, name: str) -> Any:
         ) from None
 
 
-def _forward(net: Any, blob: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
-    net.setInput(blob)
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """LiteRT's C++ core prints "INFO: Created TensorFlow Lite XNNPACK delegate"
+    to the process's stderr when it loads a model, whatever the log settings;
+    a command line tool must not. Only file descriptor 2 is redirected, and
+    only while a model loads."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to protect
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def _forward(net: Any, image: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+    """Run a model on one ``(H, W, 3)`` float image; its outputs, in the model's order."""
+    if hasattr(net, "invoke"):
+        net.set_tensor(net.get_input_details()[0]["index"], np.ascontiguousarray(image[None]))
+        net.invoke()
+        return [net.get_tensor(detail["index"]) for detail in net.get_output_details()]
+    net.setInput(np.ascontiguousarray(image.transpose(2, 0, 1)[None]))
     names = net.getUnconnectedOutLayersNames()
     outputs: list[npt.NDArray[np.float32]] = net.forward(names)
     return outputs
@@ -350,7 +424,7 @@ def _propose(
     )
     canvas = resized.astype(np.float32) / 127.5 - 1.0
     with stack.lock:
-        outputs = _forward(detector.net, np.ascontiguousarray(canvas.transpose(2, 0, 1)[None]))
+        outputs = _forward(detector.net, canvas)
     scores = next(o for o in outputs if o.shape[-1] == 1).reshape(-1).astype(np.float64)
     regression = next(o for o in outputs if o.shape[-1] == 16).reshape(-1, 16)
     confidence = 1.0 / (1.0 + np.exp(-np.clip(scores, -_RAW_SCORE_LIMIT, _RAW_SCORE_LIMIT)))
@@ -412,9 +486,8 @@ def _mesh(
     (ex0, ey0), (ex1, ey1) = proposal.keypoints[0], proposal.keypoints[1]
     angle = math.atan2(ey1 - ey0, ex1 - ex0)
     crop, forward = _level_crop(cv2, frame, centre, angle, side, _MESH_SIZE)
-    blob = np.ascontiguousarray((crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
     with stack.lock:
-        outputs = _forward(stack.mesh, blob)
+        outputs = _forward(stack.mesh, crop.astype(np.float32) / 255.0)
     presence_raw = float(next(o for o in outputs if o.size == 1).reshape(-1)[0])
     points = next(o for o in outputs if o.size == 1404).reshape(468, 3).astype(np.float64)
     presence = 1.0 / (1.0 + math.exp(-max(-_RAW_SCORE_LIMIT, min(_RAW_SCORE_LIMIT, presence_raw))))
@@ -473,9 +546,8 @@ def _eyes(stack: _Stack, frame: RGBArray, points: npt.NDArray[np.float64]) -> fl
         crop, _ = _level_crop(stack.cv2, frame, centre, angle, width * _EYE_ROI_SCALE, _EYE_SIZE)
         if flip:
             crop = np.ascontiguousarray(crop[:, ::-1])
-        blob = np.ascontiguousarray((crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
         with stack.lock:
-            outputs = _forward(stack.eye, blob)
+            outputs = _forward(stack.eye, crop.astype(np.float32) / 255.0)
         contour = next(o for o in outputs if o.size == 213).reshape(71, 3)[:, :2]
         across = float(np.hypot(*(contour[_LID_CORNERS[1]] - contour[_LID_CORNERS[0]])))
         if across <= 0:
