@@ -63,6 +63,7 @@ def write_video(
     pts: Sequence[int] | None = None,
     options: Mapping[str, str] | None = None,
     rotation: int = 0,
+    sample_aspect: Fraction | None = None,
 ) -> WrittenVideo:
     """Encode ``frames`` (RGB or gray uint8 arrays, all the same size) into ``path``.
 
@@ -72,7 +73,8 @@ def write_video(
     ``i / fps``; ``time_base`` defaults to ``1 / fps``. ``options`` override the
     per-codec defaults above (e.g. ``{"g": "12", "bf": "0"}``). ``rotation`` is
     the display rotation in degrees clockwise, written as a display matrix,
-    like a phone that recorded sideways.
+    like a phone that recorded sideways. ``sample_aspect`` is the pixels' shape
+    (64:45 for anamorphic 16:9 PAL), written into the stream.
     """
     path = Path(path)
     frame_rate = Fraction(fps)
@@ -100,6 +102,8 @@ def write_video(
         stream.pix_fmt = pixel_format
         stream.time_base = time_base
         stream.codec_context.time_base = time_base
+        if sample_aspect is not None:
+            stream.codec_context.sample_aspect_ratio = sample_aspect
         if rotation % 360:
             # PyAV takes counter-clockwise degrees here (FFmpeg's display matrix sign).
             stream.set_display_rotation(-rotation)

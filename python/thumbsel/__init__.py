@@ -14,7 +14,7 @@ kernels) -> :mod:`~thumbsel.frames` (the per-frame table) ->
     frames = thumbsel.analyze("movie.mkv").frames      # or FrameTable.read_parquet(...)
     shots = thumbsel.detect_shots(frames)
     selection = thumbsel.select(frames, shots, k=8)
-    artwork = thumbsel.describe_artwork(frames, selection)
+    artwork = thumbsel.describe_artwork(frames, shots, selection)
     thumbsel.write_pick(frames, shots, selection, artwork, "picks/")
 """
 

@@ -219,7 +219,7 @@ def _pick(arguments: argparse.Namespace) -> int:
     selection = select(frames, shots, arguments.k, weights=arguments.weights)
     timings["select"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    artwork = describe_artwork(frames, selection, faces=None if arguments.faces else False)
+    artwork = describe_artwork(frames, shots, selection, faces=None if arguments.faces else False)
     timings["artwork"] = time.perf_counter() - clock
     target = write_pick(frames, shots, selection, artwork, arguments.output, timings=timings)
     if not arguments.quiet:

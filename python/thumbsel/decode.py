@@ -598,6 +598,29 @@ def _select_video_stream(container: InputContainer, path: str) -> VideoStream:
     raise NoVideoStreamError(f"{path}: no video stream (the file has {holds})")
 
 
+_MAX_SAMPLE_ASPECT = 4
+"""Pixels more than 4 times wider than tall (or taller than wide) are broken metadata."""
+
+
+def _sample_aspect(
+    stream: VideoStream, first_frame: VideoFrame | None, rotation: int
+) -> tuple[int, int]:
+    """The pixel shape for display: the stream's (or first frame's) sample aspect ratio,
+    turned with the picture; 1:1 when it is missing, zero or absurd."""
+    ratio = None
+    for source in (first_frame, stream.codec_context, stream):
+        value = getattr(source, "sample_aspect_ratio", None) if source is not None else None
+        if value:
+            ratio = Fraction(value)
+            break
+    if ratio is None or ratio <= 0:
+        return (1, 1)
+    if not 1 / _MAX_SAMPLE_ASPECT <= ratio <= _MAX_SAMPLE_ASPECT:
+        return (1, 1)
+    wide, tall = ratio.numerator, ratio.denominator
+    return (tall, wide) if rotation in (90, 270) else (wide, tall)
+
+
 def _first_frame(container: InputContainer, stream: VideoStream) -> VideoFrame | None:
     decoder = _FrameDecoder(container, stream, DecodeReport(), packet_limit=_PROBE_PACKET_LIMIT)
     frames = decoder.frames()
@@ -653,6 +676,7 @@ def _describe(
         title=_tag(container.metadata, "title"),
         comment=_tag(container.metadata, "comment", "description"),
         stream_title=_tag(stream.metadata, "title", "handler_name"),
+        sample_aspect=_sample_aspect(stream, first_frame, rotation),
     )
     layout = _StreamLayout(
         stream_index=stream.index,

@@ -290,9 +290,18 @@ class FrameTable:
     @cached_property
     def letterbox(self) -> Letterbox:
         """Bars that stay black across the title (see the module notes)."""
-        brightness = self.column("brightness")
-        lit = brightness >= _LETTERBOX_MIN_BRIGHTNESS
-        if not lit.any():
+        return self.letterbox_of(np.arange(len(self)))
+
+    def letterbox_of(self, rows: npt.ArrayLike) -> Letterbox:
+        """Bars that stay black across ``rows`` (a shot's, say), estimated as for the title.
+
+        A title that mixes a letterboxed sequence with full-frame shots has no
+        title-wide bars; each of its shots has its own.
+        """
+        chosen = np.asarray(rows, dtype=np.int64)
+        brightness = self.column("brightness")[chosen]
+        lit = chosen[brightness >= _LETTERBOX_MIN_BRIGHTNESS]
+        if not len(lit):
             return Letterbox()
         sizes = {}
         for side in ("top", "bottom", "left", "right"):
@@ -306,9 +315,10 @@ class FrameTable:
             right=min(sizes["right"], limit_h),
         )
 
-    def content_box(self) -> Box:
-        """The picture inside the title-wide bars, ``(x0, y0, x1, y1)``."""
-        return self.letterbox.content_box(self._video.width, self._video.height)
+    def content_box(self, rows: npt.ArrayLike | None = None) -> Box:
+        """The picture inside the bars, ``(x0, y0, x1, y1)``: the title's, or those of ``rows``."""
+        letterbox = self.letterbox if rows is None else self.letterbox_of(rows)
+        return letterbox.content_box(self._video.width, self._video.height)
 
     # ------------------------------------------------------------------ files
 

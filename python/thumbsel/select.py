@@ -7,7 +7,8 @@
    ``low-information``, ``blurry``, ``motion``, and on the frames the people
    stage looked at, ``eyes-closed`` and ``face-cut`` (the frame's edge cuts the
    main face). Exposure and contrast are measured on the picture inside the
-   letterbox bars, so bars do not make a frame dark or flat. ``dark`` and
+   letterbox bars of the frame's own shot, so bars do not make a frame dark
+   or flat, even in a title that mixes letterboxed and full-frame shots. ``dark`` and
    ``blurry`` are relative, so that a low-key scene or a soft-lit close-up
    next to crisp screen graphics is not an error: a frame is dark when it is
    black (mean luma under ``black_brightness``) or both under
@@ -63,6 +64,7 @@ __all__ = [
     "QualityWeights",
     "Selection",
     "SelectionOptions",
+    "content_shares",
     "normalized_signals",
     "quality_scores",
     "rejection_reasons",
@@ -280,10 +282,26 @@ class _Content:
     motion: FloatArray
 
 
-def _content_statistics(frames: FrameTable) -> _Content:
-    width, height = frames.video.width, frames.video.height
-    box = frames.content_box()
-    content_share = max(1e-6, (box[2] - box[0]) * (box[3] - box[1]) / float(width * height))
+def content_shares(frames: FrameTable, shots: ShotDetection | None = None) -> FloatArray:
+    """Per row, the share of the frame inside the bars: each shot's own bars (a title can
+    mix letterboxed and full-frame shots), or the title's without ``shots``."""
+    area = float(frames.video.width * frames.video.height)
+
+    def share(box: tuple[int, int, int, int]) -> float:
+        return max(1e-6, (box[2] - box[0]) * (box[3] - box[1]) / area)
+
+    if shots is None:
+        return np.full(len(frames), share(frames.content_box()))
+    shares = np.empty(len(frames))
+    for shot in shots.shots:
+        rows = np.flatnonzero(shots.shot_of_frame == shot.index)
+        if len(rows):
+            shares[rows] = share(frames.content_box(rows))
+    return shares
+
+
+def _content_statistics(frames: FrameTable, shots: ShotDetection | None = None) -> _Content:
+    content_share = content_shares(frames, shots)
     brightness = frames.column("brightness")
     contrast = frames.column("contrast")
     motion = frames.column("motion").copy()
@@ -305,9 +323,15 @@ def _content_statistics(frames: FrameTable) -> _Content:
     )
 
 
-def normalized_signals(frames: FrameTable) -> dict[str, FloatArray]:
-    """Each quality signal on 0..1, higher is better (see :class:`QualityWeights`)."""
-    content = _content_statistics(frames)
+def normalized_signals(
+    frames: FrameTable, shots: ShotDetection | None = None
+) -> dict[str, FloatArray]:
+    """Each quality signal on 0..1, higher is better (see :class:`QualityWeights`).
+
+    Exposure and contrast are measured inside each shot's bars when ``shots`` is
+    given, else inside the title's.
+    """
+    content = _content_statistics(frames, shots)
     people = _People(frames)
     height = np.nan_to_num(people.height, nan=0.0)
     size = np.where(
@@ -350,9 +374,13 @@ class _People:
         self.cut = np.nan_to_num(frames.column("face_cut"), nan=0.0) >= 1
 
 
-def quality_scores(frames: FrameTable, weights: QualityWeights | None = None) -> FloatArray:
+def quality_scores(
+    frames: FrameTable,
+    weights: QualityWeights | None = None,
+    shots: ShotDetection | None = None,
+) -> FloatArray:
     """Weighted quality score of every frame, 0..1."""
-    return _weighted(normalized_signals(frames), weights or QualityWeights())
+    return _weighted(normalized_signals(frames, shots), weights or QualityWeights())
 
 
 def _weighted(signals: dict[str, FloatArray], weights: QualityWeights) -> FloatArray:
@@ -406,7 +434,7 @@ def rejection_reasons(
 ) -> list[str | None]:
     """Why each frame can never be a candidate (None when it can)."""
     options = options or SelectionOptions()
-    content = _content_statistics(frames)
+    content = _content_statistics(frames, shots)
     people = _People(frames)
     shot_of_frame = shots.shot_of_frame
     transition = np.asarray(shots.in_transition, dtype=bool)
@@ -544,7 +572,7 @@ def select(
     options = options or SelectionOptions()
     if not 0.0 <= options.diversity <= 1.0:
         raise ValueError("diversity must be between 0 and 1")
-    signals = normalized_signals(frames)
+    signals = normalized_signals(frames, shots)
     scores = _weighted(signals, weights or QualityWeights())
     rejected = rejection_reasons(frames, shots, options)
     detection = shots

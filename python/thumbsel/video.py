@@ -26,6 +26,17 @@ _EARLY_END_SECONDS = 0.5
 _EARLY_END_FRAMES = 3
 
 
+def display_size(width: int, height: int, sample_aspect: tuple[int, int]) -> tuple[int, int]:
+    """How large ``width`` x ``height`` stored pixels of shape ``sample_aspect`` show:
+    stretched to square pixels, wider or taller, never shrunk."""
+    wide, tall = sample_aspect
+    if wide > tall:
+        return (max(1, round(width * wide / tall)), height)
+    if tall > wide:
+        return (width, max(1, round(height * tall / wide)))
+    return (width, height)
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video stream is, as the decoder delivers it.
@@ -57,6 +68,14 @@ class VideoInfo:
     """The container's ``comment`` (or ``description``) tag."""
     stream_title: str | None = None
     """The video stream's own name (its ``title`` or ``handler_name`` tag)."""
+    sample_aspect: tuple[int, int] = (1, 1)
+    """Width:height of one pixel on a display, after rotation (64:45 for 16:9 PAL, 4:3 for
+    HDV); frames are stored and measured in pixels, and shown wider or taller."""
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """The picture's size on a display (see :func:`display_size`)."""
+        return display_size(self.width, self.height, self.sample_aspect)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, for JSON output."""
@@ -65,7 +84,11 @@ class VideoInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoInfo:
         """The inverse of :meth:`to_dict`; raises ``TypeError``/``KeyError`` on another layout."""
-        return cls(**_known_fields(cls, data))
+        fields = _known_fields(cls, data)
+        if "sample_aspect" in fields:
+            wide, tall = fields["sample_aspect"]
+            fields["sample_aspect"] = (int(wide), int(tall))
+        return cls(**fields)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from thumbsel.artwork.crops import (
     Box,
     crop_picture,
     focal_point,
+    head_box,
     plan_crop,
     plan_crops,
 )
@@ -386,3 +387,82 @@ def test_planned_crops_cut_real_pixels() -> None:
         a, b = CANVASES[name]
         assert piece.shape[1] * b == piece.shape[0] * a
         assert piece.min() == 200, f"{name} took in some of the black bars"
+
+
+def clip(box: Box, bounds: Box) -> Box:
+    return (
+        max(box[0], bounds[0]),
+        max(box[1], bounds[1]),
+        min(box[2], bounds[2]),
+        min(box[3], bounds[3]),
+    )
+
+
+def slices(crop: Box, face: Box) -> bool:
+    overlap = min(crop[2], face[2]) > max(crop[0], face[0]) and min(crop[3], face[3]) > max(
+        crop[1], face[1]
+    )
+    return overlap and not inside(face, crop)
+
+
+def kept_faces(faces: list[Box], width: int, height: int) -> list[Box]:
+    """The documented rule: the largest face, then each next largest that fits with them."""
+    ordered = sorted(faces, key=lambda box: -area(box))
+    kept = ordered[:1]
+    for face in ordered[1:]:
+        around = union([*kept, face])
+        if around[2] - around[0] <= width and around[3] - around[1] <= height:
+            kept.append(face)
+    return kept
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.data())
+def test_no_crop_slices_more_faces_than_it_must(data: st.DataObject) -> None:
+    """Brute force over every position of a small frame: no placement that holds the kept
+    faces cuts fewer of the other heads than the planned crop does."""
+    width, height = data.draw(st.integers(16, 96)), data.draw(st.integers(16, 96))
+    content = (0, 0, width, height)
+    faces = data.draw(faces_in(content))
+    ratio = data.draw(st.sampled_from(list(CANVASES.values())))
+    if not fits(content, ratio):
+        return
+    crop = plan_crop(content, ratio, focal_point(content, faces, None), faces)
+    size = (crop[2] - crop[0], crop[3] - crop[1])
+    largest = max(faces, key=area) if faces else None
+    if largest and (largest[2] - largest[0] > size[0] or largest[3] - largest[1] > size[1]):
+        return  # an overflowing close-up: shown in part on purpose
+    kept = kept_faces(faces, *size)
+    others = [clip(head_box(face), content) for face in faces if face not in kept]
+    best = min(
+        sum(slices((x, y, x + size[0], y + size[1]), face) for face in others)
+        for x in range(width - size[0] + 1)
+        for y in range(height - size[1] + 1)
+        if all(inside(face, (x, y, x + size[0], y + size[1])) for face in kept)
+    )
+    assert all(inside(face, crop) for face in kept)
+    assert sum(slices(crop, face) for face in others) == best, (crop, faces)
+
+
+def test_a_two_shot_too_wide_for_a_poster_keeps_one_whole_face() -> None:
+    """The issue's case: two faces side by side in 16:9; the 2:3 crop cannot hold both,
+    and used to start at one face's edge and cut the other in half."""
+    content = (0, 0, 1280, 720)
+    left, right = (330, 200, 530, 440), (700, 180, 920, 450)
+    crops = plan_crops(content, [left, right])
+    poster = crops["2:3"]
+    assert inside(right, poster) and not slices(poster, clip(head_box(left), content))
+    for crop in crops.values():
+        assert not slices(crop, left) and not slices(crop, right)
+
+
+def test_an_anamorphic_crop_shows_its_canvas_ratio_on_screen() -> None:
+    """A 720x576 PAL frame with 64:45 pixels is 16:9 on screen: its 16:9 crop is the whole
+    frame (5:4 in stored pixels), and every crop is its canvas's ratio once displayed."""
+    content = (0, 0, 720, 576)
+    crops = plan_crops(content, pixel_aspect=(64, 45))
+    assert crops["16:9"] == (0, 0, 720, 576)
+    for name, (a, b) in CANVASES.items():
+        x0, y0, x1, y1 = crops[name]
+        shown = (x1 - x0) * 64 / 45 / (y1 - y0)
+        assert shown == pytest.approx(a / b, rel=1e-9), name

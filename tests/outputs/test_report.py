@@ -182,6 +182,8 @@ def pick(
             Artwork(
                 candidate=candidate,
                 picture=full,
+                content=(0, 0, full.shape[1], full.shape[0]),
+                display_size=(full.shape[1], full.shape[0]),
                 faces=faces,
                 tags=("medium", "warm"),
                 crops=crops,

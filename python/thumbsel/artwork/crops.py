@@ -31,9 +31,11 @@ import numpy.typing as npt
 __all__ = [
     "CANVASES",
     "FACE_EYE_LINE",
+    "HEAD_MARGINS",
     "Box",
     "crop_picture",
     "focal_point",
+    "head_box",
     "plan_crop",
     "plan_crops",
 ]
@@ -59,6 +61,24 @@ the box centre leaves headroom above the face instead of cutting at the chin.
 """
 
 _Scalar = TypeVar("_Scalar", bound=np.generic)
+
+
+HEAD_MARGINS = (0.35, 0.5, 0.35, 0.15)
+"""How far a head reaches beyond its face box, as shares of the box's width (left,
+right) and height (above, below): hair, ears and chin that a crop should not slice."""
+
+
+def head_box(face: Box) -> Box:
+    """The head around a detector's face box (see :data:`HEAD_MARGINS`), unclipped."""
+    x0, y0, x1, y1 = (int(value) for value in face)
+    width, height = x1 - x0, y1 - y0
+    left, above, right, below = HEAD_MARGINS
+    return (
+        math.floor(x0 - left * width),
+        math.floor(y0 - above * height),
+        math.ceil(x1 + right * width),
+        math.ceil(y1 + below * height),
+    )
 
 
 def focal_point(
@@ -98,6 +118,8 @@ def plan_crop(
     ratio: tuple[int, int],
     focal: tuple[float, float],
     faces: Sequence[Box] = (),
+    *,
+    pixel_aspect: tuple[int, int] = (1, 1),
 ) -> Box:
     """The largest crop of exactly ``ratio`` inside ``content``, aimed at ``focal``.
 
@@ -118,7 +140,20 @@ def plan_crop(
        where it fits and stays within it along one where it does not, showing
        as much of it as possible.
 
+    3. slice no other head: every other face's :func:`head_box` (the face
+       with its hair and ears) is either wholly inside the crop or wholly
+       outside it, so no sliver of a bystander's head shows at an edge
+       (except beside a close-up too large for the crop, placed on its own).
+       Among the placements that hold the kept faces, the one nearest the
+       aim that cuts the fewest heads wins; so a two-shot too wide for a 2:3
+       poster keeps one whole face, never two halves.
+
     Faces win over ``focal``; :func:`focal_point` aims at the faces anyway.
+
+    ``pixel_aspect`` is the video's sample aspect ratio (width:height of one
+    stored pixel; 64:45 for 16:9 PAL). Boxes stay in stored pixels, and the
+    crop's stored shape is chosen so that it shows at exactly ``ratio`` on a
+    display: a 16:9 crop of a 64:45 frame is 5:4 in stored pixels.
 
     Raises :class:`ValueError` when ``content`` is empty, the ratio is not
     two positive whole numbers, ``focal`` is not finite, or the content box is
@@ -127,7 +162,9 @@ def plan_crop(
     canvas).
     """
     x0, y0, x1, y1 = _checked(content, "content")
-    across, down = _reduced(ratio)
+    wide, tall = _reduced(ratio)
+    sample_wide, sample_tall = _reduced(pixel_aspect)
+    across, down = _reduced((wide * sample_tall, tall * sample_wide))
     scale = min((x1 - x0) // across, (y1 - y0) // down)
     if scale < 1:
         raise ValueError(
@@ -141,6 +178,17 @@ def plan_crop(
     kept = _faces_to_keep(clipped, width, height)
     left = _place(focal[0], width, x0, x1, [(box[0], box[2]) for box in kept])
     top = _place(focal[1], height, y0, y1, [(box[1], box[3]) for box in kept])
+    others = [
+        head
+        for head in (_clip(head_box(box), content) for box in clipped if box not in kept)
+        if head is not None
+    ]
+    if kept and not _union_fits(kept, width, height):
+        # An overflowing close-up is placed on its own (its eyes matter more than
+        # a bystander's hair at the edge).
+        others = []
+    if others and any(_slices((left, top, left + width, top + height), box) for box in others):
+        left, top = _without_slicing((left, top), (width, height), content, kept, others, focal)
     return (left, top, left + width, top + height)
 
 
@@ -149,6 +197,8 @@ def plan_crops(
     faces: Sequence[Box] = (),
     salient: tuple[float, float] | None = None,
     canvases: Mapping[str, tuple[int, int]] = CANVASES,
+    *,
+    pixel_aspect: tuple[int, int] = (1, 1),
 ) -> dict[str, Box]:
     """One crop per canvas (in the order of ``canvases``), all aimed at one focal point.
 
@@ -160,7 +210,7 @@ def plan_crops(
     crops: dict[str, Box] = {}
     for name, ratio in canvases.items():
         try:
-            crops[name] = plan_crop(content, ratio, focal, faces)
+            crops[name] = plan_crop(content, ratio, focal, faces, pixel_aspect=pixel_aspect)
         except ValueError as error:
             raise ValueError(f"canvas {name!r}: {error}") from None
     return crops
@@ -253,3 +303,56 @@ def _place(centre: float, size: int, low: int, high: int, spans: Sequence[tuple[
         else:
             earliest, latest = max(earliest, first), min(latest, last - size)
     return min(max(start, earliest), latest)
+
+
+def _slices(crop: Box, face: Box) -> bool:
+    """Whether ``crop`` shows part of ``face`` but not all of it."""
+    inside_x = min(crop[2], face[2]) - max(crop[0], face[0])
+    inside_y = min(crop[3], face[3]) - max(crop[1], face[1])
+    if inside_x <= 0 or inside_y <= 0:
+        return False
+    whole = face[0] >= crop[0] and face[2] <= crop[2] and face[1] >= crop[1] and face[3] <= crop[3]
+    return not whole
+
+
+def _without_slicing(
+    start: tuple[int, int],
+    size: tuple[int, int],
+    content: Box,
+    kept: Sequence[Box],
+    others: Sequence[Box],
+    focal: tuple[float, float],
+) -> tuple[int, int]:
+    """The crop position nearest ``start`` that holds ``kept`` and cuts the fewest of
+    ``others``, trying the positions where a crop edge meets a face edge."""
+    width, height = size
+
+    def positions(axis: int, length: int) -> list[int]:
+        low, high = content[axis], content[axis + 2] - length
+        if kept:
+            first = min(box[axis] for box in kept)
+            last = max(box[axis + 2] for box in kept)
+            if last - first <= length:
+                low, high = max(low, last - length), min(high, first)
+            else:
+                low, high = max(low, first), min(high, last - length)
+        if high < low:
+            return [start[axis]]
+        found = {start[axis], low, high}
+        for box in others:
+            for edge in (box[axis] - length, box[axis], box[axis + 2] - length, box[axis + 2]):
+                if low <= edge <= high:
+                    found.add(edge)
+        return sorted(found)
+
+    aim_x, aim_y = focal[0] - width / 2, focal[1] - height / 2
+
+    def cost(position: tuple[int, int]) -> tuple[int, float, int, int]:
+        crop = (position[0], position[1], position[0] + width, position[1] + height)
+        cut = sum(_slices(crop, box) for box in others)
+        return (cut, abs(position[0] - aim_x) + abs(position[1] - aim_y), *position)
+
+    return min(
+        ((x, y) for x in positions(0, width) for y in positions(1, height)),
+        key=cost,
+    )

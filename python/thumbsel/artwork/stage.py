@@ -23,6 +23,8 @@ from thumbsel.frames import FrameTable
 from thumbsel.people import faces as face_detection
 from thumbsel.people.faces import Face
 from thumbsel.select import Candidate, Selection
+from thumbsel.shots import ShotDetection
+from thumbsel.video import VideoInfo
 
 __all__ = ["Artwork", "ArtworkFace", "Crop", "describe_artwork", "faces_available"]
 
@@ -66,7 +68,13 @@ class Artwork:
 
     candidate: Candidate
     picture: RGBArray
-    """The frame at display size, ``(H, W, 3)`` uint8 RGB (read-only)."""
+    """The frame as stored (after rotation), ``(H, W, 3)`` uint8 RGB (read-only): the grid of
+    every box here. :attr:`display_size` is how large it shows."""
+    content: Box
+    """The picture inside the bars of the candidate's own shot, ``(x0, y0, x1, y1)``."""
+    display_size: tuple[int, int]
+    """``(width, height)`` on a display: wider than ``picture`` for anamorphic video
+    (:attr:`thumbsel.VideoInfo.sample_aspect`); the written images have this shape."""
     faces: tuple[ArtworkFace, ...] | None
     """Faces, largest first; None when face detection did not run."""
     tags: tuple[str, ...]
@@ -82,11 +90,17 @@ def faces_available() -> bool:
 
 
 def describe_artwork(
-    frames: FrameTable, selection: Selection, *, faces: bool | None = None
+    frames: FrameTable,
+    shots: ShotDetection,
+    selection: Selection,
+    *,
+    faces: bool | None = None,
 ) -> tuple[Artwork, ...]:
     """Faces, tags and crops of every candidate of ``selection``, in rank order.
 
-    The pictures are decoded again from ``frames.path``. ``faces=None`` finds
+    The pictures are decoded again from ``frames.path``. Crops stay inside the
+    bars of each candidate's own shot (``shots`` is what ``selection`` was
+    made from), slice no face, and show at their canvas's ratio on a display. ``faces=None`` finds
     faces when the ``faces`` extra is installed, ``True`` insists on it
     (:class:`~thumbsel.errors.FacesUnavailableError` without it), ``False``
     leaves faces out. Raises :class:`~thumbsel.errors.ThumbselError` when a
@@ -101,7 +115,6 @@ def describe_artwork(
         raise ThumbselError("the frame table does not say which video to read the frames from")
     with open_video(frames.path) as source:
         pictures = source.read_rgb([c.frame for c in candidates], [c.time for c in candidates])
-    content = frames.content_box()
     described = []
     for candidate in candidates:
         picture = pictures.get(candidate.frame)
@@ -110,11 +123,14 @@ def describe_artwork(
                 f"{frames.path}: frame {candidate.frame} could not be read back for its image"
             )
         picture.setflags(write=False)
-        described.append(_describe(candidate, picture, content, detect=faces))
+        content = frames.content_box(np.flatnonzero(shots.shot_of_frame == candidate.shot))
+        described.append(_describe(candidate, picture, content, frames.video, detect=faces))
     return tuple(described)
 
 
-def _describe(candidate: Candidate, picture: RGBArray, content: Box, *, detect: bool) -> Artwork:
+def _describe(
+    candidate: Candidate, picture: RGBArray, content: Box, video: VideoInfo, *, detect: bool
+) -> Artwork:
     found = face_detection.detect_faces(picture) if detect else None
     boxes: list[Box] | None = None if found is None else [face.box for face in found]
     x0, y0, x1, y1 = content
@@ -139,12 +155,18 @@ def _describe(candidate: Candidate, picture: RGBArray, content: Box, *, detect: 
     x, y = candidate.features.get("saliency_x"), candidate.features.get("saliency_y")
     focus = (x, y) if x is not None and y is not None else None
     try:
-        planned = plan_crops(content, boxes or (), focus)
+        planned = plan_crops(content, boxes or (), focus, pixel_aspect=video.sample_aspect)
     except ValueError:
         planned = {}  # a picture smaller than a canvas's smallest exact crop
     crops = tuple(Crop(canvas, planned[canvas]) for canvas in CANVASES if canvas in planned)
     return Artwork(
-        candidate=candidate, picture=picture, faces=placed, tags=tuple(tags), crops=crops
+        candidate=candidate,
+        picture=picture,
+        content=content,
+        display_size=video.display_size,
+        faces=placed,
+        tags=tuple(tags),
+        crops=crops,
     )
 
 

@@ -39,6 +39,15 @@ def candidate_document(artwork: Artwork, files: CandidateFiles) -> dict[str, Any
     document["thumbnail"] = files.thumbnail
     document.update(candidate)
     document["tags"] = list(artwork.tags)
+    height, width = artwork.picture.shape[:2]
+    # Every box below is in this grid: the stored (decoded, rotated) pixels.
+    document["pixels"] = {
+        "width": width,
+        "height": height,
+        "display_width": artwork.display_size[0],
+        "display_height": artwork.display_size[1],
+        "content": list(artwork.content),
+    }
     document["crops"] = {
         crop.canvas: {"box": list(crop.box), "path": files.crops[crop.canvas]}
         for crop in artwork.crops
@@ -66,6 +75,9 @@ def summary_document(
             "path": frames.path,
             "width": info.width,
             "height": info.height,
+            "sample_aspect": list(info.sample_aspect),
+            "display_width": info.display_size[0],
+            "display_height": info.display_size[1],
             "frame_rate": info.frame_rate,
             "duration": info.duration,
             "codec": info.codec,

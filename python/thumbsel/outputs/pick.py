@@ -20,11 +20,12 @@ from thumbsel.files import write_json
 from thumbsel.frames import FrameTable
 from thumbsel.outputs.documents import CandidateFiles, candidate_document, summary_document
 from thumbsel.outputs.report import write_report
-from thumbsel.outputs.sheets import make_thumbnail, save_jpeg, write_contact_sheet
+from thumbsel.outputs.sheets import make_thumbnail, save_jpeg, to_display, write_contact_sheet
 from thumbsel.outputs.tables import write_frames, write_shots_csv
 from thumbsel.select import Selection
 from thumbsel.shots import ShotDetection
 from thumbsel.timecode import timecode
+from thumbsel.video import display_size
 
 __all__ = ["THUMBNAIL_WIDTH", "candidate_files", "write_pick"]
 
@@ -57,6 +58,10 @@ def write_pick(
 ) -> Path:
     """Write every output of a pick into ``outdir``; returns the path of ``candidates.json``.
 
+    Images come out in display proportions (an anamorphic 720x576 PAL frame as
+    1024x576), while every box in ``candidates.json`` stays in stored pixels,
+    with the display size beside it.
+
     ``artwork`` is :func:`~thumbsel.artwork.describe_artwork` of ``selection``;
     ``timings`` (seconds per stage) go into ``summary.json``.
     """
@@ -66,12 +71,15 @@ def write_pick(
     if [item.candidate for item in artwork] != list(selection.candidates):
         raise ValueError("artwork must describe the selection's candidates, in rank order")
     files = [candidate_files(item) for item in artwork]
-    for item, named in zip(artwork, files, strict=True):
-        save_jpeg(item.picture, outdir / named.image)
-        save_jpeg(make_thumbnail(item.picture, THUMBNAIL_WIDTH), outdir / named.thumbnail)
+    aspect = frames.video.sample_aspect
+    shown = [to_display(item.picture, item.display_size) for item in artwork]
+    for item, named, picture in zip(artwork, files, shown, strict=True):
+        save_jpeg(picture, outdir / named.image)
+        save_jpeg(make_thumbnail(picture, THUMBNAIL_WIDTH), outdir / named.thumbnail)
         for crop in item.crops:
-            picture = np.ascontiguousarray(crop_picture(item.picture, crop.box))
-            save_jpeg(picture, outdir / named.crops[crop.canvas])
+            cut = np.ascontiguousarray(crop_picture(item.picture, crop.box))
+            size = display_size(cut.shape[1], cut.shape[0], aspect)
+            save_jpeg(to_display(cut, size), outdir / named.crops[crop.canvas])
 
     contact_sheet = None
     if artwork:
@@ -79,9 +87,7 @@ def write_pick(
             f"#{c.rank}  {timecode(c.time, compact=True)}  shot {c.shot}  score {c.score:.2f}"
             for c in selection.candidates
         ]
-        write_contact_sheet(
-            [item.picture for item in artwork], labels, outdir / "contact-sheet.jpg"
-        )
+        write_contact_sheet(shown, labels, outdir / "contact-sheet.jpg")
         contact_sheet = "contact-sheet.jpg"
 
     write_frames(frames, shots, selection, outdir / "frames.parquet")

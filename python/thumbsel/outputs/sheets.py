@@ -63,6 +63,16 @@ def _image(picture: RGBArray) -> Image.Image:
     return Image.fromarray(picture)
 
 
+def to_display(picture: npt.ArrayLike, size: tuple[int, int]) -> RGBArray:
+    """``picture`` resized to ``size`` = ``(width, height)`` (Lanczos); itself when it is
+    that size already, as it is unless the video has non-square pixels."""
+    array = _check_picture(picture)
+    if (array.shape[1], array.shape[0]) == tuple(size):
+        return array
+    resized = _image(array).resize((int(size[0]), int(size[1])), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.uint8)
+
+
 def make_thumbnail(picture: npt.ArrayLike, width: int = 320) -> RGBArray:
     """``picture`` scaled to ``width`` pixels wide, keeping its aspect ratio (Lanczos).
 
