@@ -149,6 +149,7 @@ def pick(
                 signals={"sharpness": 0.93, "exposure": 0.81, "stillness": 0.2},
                 reasons=(f"best of shot {shot}", "sharpness 0.93, exposure 0.81"),
                 phash="0123456789abcdef",
+                score_rank=rank,
             )
         )
     reasons: list[str | None] = [None] * count
@@ -402,10 +403,22 @@ def test_candidates_show_rank_time_and_signals(tmp_path: Path) -> None:
         assert (img.get("width"), img.get("height")) == ("320", "180")
         widths = [fill.get("style") for fill in card.iter("span") if "fill" in classes(fill)]
         assert widths == ["width:93.0%", "width:81.0%", "width:20.0%"]
-        crops = card.findall(".//p[@class='crops']/a")
-        assert [(a.text, a.get("href")) for a in crops] == [
-            (canvas, named.crops[canvas]) for canvas in ("16:9", "1:1")
-        ]
+        previews = card.findall(".//div[@class='crops']/a")
+        assert [
+            (text_of(a.find("span")), a.get("href"), a.find("img").get("src")) for a in previews
+        ] == [(canvas, named.crops[canvas], named.crops[canvas]) for canvas in ("16:9", "1:1")]
+        # Each crop outlined on the picture, where its box is (320x180 picture).
+        outlines = {
+            box.get("data-canvas"): box.get("style")
+            for box in link.iter("span")
+            if "crop-box" in classes(box)
+        }
+        assert outlines == {
+            "16:9": "left:0.0%;top:0.0%;width:100.0%;height:100.0%",
+            "1:1": "left:21.9%;top:0.0%;width:56.2%;height:100.0%",
+        }
+        rank_by_score = card.find(".//span[@class='score-rank']")
+        assert text_of(rank_by_score) == f"#{candidate.score_rank} by score"
         measurements = {
             text_of(row.find("th")): text_of(row.find("td"))
             for row in card.findall(".//details[@class='features']//tr")

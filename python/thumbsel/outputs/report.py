@@ -129,8 +129,22 @@ class _FaceBox:
 
 
 @dataclass(frozen=True)
+class _CropBox:
+    canvas: str
+    left: str
+    top: str
+    width: str
+    height: str
+    """Percent of the picture, for an outline on the thumbnail."""
+    link: str
+    """The crop's own JPEG, shown as a preview beside its outline."""
+
+
+@dataclass(frozen=True)
 class _Card:
     rank: int
+    score_rank: int
+    fill_in: bool
     anchor: str
     time: str
     score: str
@@ -144,8 +158,8 @@ class _Card:
     tags: tuple[str, ...]
     signals: tuple[_Signal, ...]
     reasons: tuple[str, ...]
-    crops: tuple[tuple[str, str], ...]
-    """(canvas, link) in the artwork's canvas order."""
+    crops: tuple[_CropBox, ...]
+    """In the artwork's canvas order."""
     measurements: tuple[tuple[str, str], ...]
     faces: str | None
     """How many faces were found; None when face detection did not run."""
@@ -369,12 +383,24 @@ def _notes(frames: FrameTable) -> tuple[_Note, ...]:
 def _card(item: Artwork, named: CandidateFiles) -> _Card:
     candidate = item.candidate
     when = timecode(candidate.time)
+    # Boxes are in stored pixels; as shares of the picture they fit the thumbnail,
+    # which is in display proportions.
     height, width = item.picture.shape[:2]
     crops = []
     for crop in item.crops:
         if crop.canvas not in named.crops:
             raise ValueError(f"no file named for the {crop.canvas} crop of #{candidate.rank}")
-        crops.append((crop.canvas, _local_reference(named.crops[crop.canvas], "crop")))
+        x0, y0, x1, y1 = crop.box
+        crops.append(
+            _CropBox(
+                canvas=crop.canvas,
+                left=_percent(100 * x0 / width),
+                top=_percent(100 * y0 / height),
+                width=_percent(100 * (x1 - x0) / width),
+                height=_percent(100 * (y1 - y0) / height),
+                link=_local_reference(named.crops[crop.canvas], "crop"),
+            )
+        )
     measurements = [(name, significant(value)) for name, value in candidate.features.items()]
     faces = None
     boxes: list[_FaceBox] = []
@@ -401,6 +427,8 @@ def _card(item: Artwork, named: CandidateFiles) -> _Card:
             )
     return _Card(
         rank=candidate.rank,
+        score_rank=candidate.score_rank,
+        fill_in=candidate.fill_in,
         anchor=f"candidate-{candidate.rank}",
         time=when,
         score=_fixed(candidate.score),
@@ -408,8 +436,8 @@ def _card(item: Artwork, named: CandidateFiles) -> _Card:
         frame=f"{candidate.frame:,}",
         image=_local_reference(named.image, "image"),
         thumbnail=_local_reference(named.thumbnail, "thumbnail"),
-        width=width,
-        height=height,
+        width=item.display_size[0],
+        height=item.display_size[1],
         alt=f"Candidate #{candidate.rank} at {when}",
         tags=item.tags,
         signals=tuple(
