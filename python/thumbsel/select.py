@@ -5,8 +5,9 @@
    cut, fade or dissolve), ``repeat`` (a copy of the frame before it, one or
    two at a time, as telecine and frame-rate conversion make), ``dark``, ``blown-out``,
    ``low-information``, ``blurry``, ``motion``, and on the frames the people
-   stage looked at, ``eyes-closed`` and ``face-cut`` (the frame's edge cuts the
-   main face). Exposure and contrast are measured on the picture inside the
+   stage looked at, ``eyes-closed`` (below the eye model's threshold, or a
+   blink: far less open than the same face elsewhere in its shot) and
+   ``face-cut`` (the frame's edge cuts the main face). Exposure and contrast are measured on the picture inside the
    letterbox bars of the frame's own shot, so bars do not make a frame dark
    or flat, even in a title that mixes letterboxed and full-frame shots. ``dark`` and
    ``blurry`` are relative, so that a low-key scene or a soft-lit close-up
@@ -179,6 +180,11 @@ class SelectionOptions:
     """Weight of dissimilarity in the final ranking (1 - MMR lambda)."""
     min_gap_seconds: float = 1.0
     """Extra moments from an already-used shot keep at least this far from every pick."""
+    blink_ratio: float = 0.82
+    """A main face whose eye aspect ratio is under this share of the same face's open
+    eyes elsewhere in its shot is blinking (``eyes-closed``): half-closed lids that an
+    absolute threshold misses, since eye shapes differ more between people than a
+    blink changes one."""
     same_face_distance: float = 0.1
     """Two moments of one shot are near-copies when their main faces' centres are
     this close (share of the frame) ..."""
@@ -429,6 +435,32 @@ def _repeats(frames: FrameTable, options: SelectionOptions) -> npt.NDArray[np.bo
     return repeats
 
 
+def _blinking(
+    people: _People, shot_of_frame: npt.NDArray[np.int64], options: SelectionOptions
+) -> npt.NDArray[np.bool_]:
+    """Rows whose main face's eyes are much less open than the same face's in its shot.
+
+    The same face is the main face of another looked-at frame of the shot, in
+    the same place (``same_face_distance``); its open eyes are the 90th
+    percentile of its eye aspect ratios, from at least three looks.
+    """
+    blinking = np.zeros(len(shot_of_frame), dtype=bool)
+    rows = np.flatnonzero(people.seen & ~np.isnan(people.eyes))
+    for row in rows:
+        same = rows[
+            (shot_of_frame[rows] == shot_of_frame[row])
+            & (
+                np.hypot(people.x[rows] - people.x[row], people.y[rows] - people.y[row])
+                <= options.same_face_distance
+            )
+        ]
+        if len(same) < 3:
+            continue
+        reference = float(np.percentile(people.eyes[same], 90))
+        blinking[row] = people.eyes[row] < options.blink_ratio * reference
+    return blinking
+
+
 def rejection_reasons(
     frames: FrameTable, shots: ShotDetection, options: SelectionOptions | None = None
 ) -> list[str | None]:
@@ -463,6 +495,7 @@ def rejection_reasons(
         (content.sharpness < options.blur_ratio * shot_sharpness)
         | (shot_sharpness < options.soft_shot_ratio * title_sharpness)
     )
+    blinking = _blinking(people, shot_of_frame, options)
     motion_reference = content.motion[usable] if usable.any() else content.motion
     motion_median = float(np.median(motion_reference)) if len(motion_reference) else 0.0
     motion_ceiling = max(options.min_motion, options.motion_ratio * motion_median)
@@ -482,7 +515,7 @@ def rejection_reasons(
             reasons.append("blurry")
         elif content.motion[i] > motion_ceiling:
             reasons.append("motion")
-        elif people.closed[i]:
+        elif people.closed[i] or blinking[i]:
             reasons.append("eyes-closed")
         elif people.cut[i]:
             reasons.append("face-cut")
