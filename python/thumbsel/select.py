@@ -3,13 +3,14 @@
 1. **Filters.** Every frame that cannot be artwork gets the first reason that
    applies, in this order (:data:`FILTERS`): ``transition`` (inside or near a
    cut, fade or dissolve), ``repeat`` (a copy of the frame before it, one or
-   two at a time, as telecine and frame-rate conversion make), ``dark``, ``blown-out``,
-   ``low-information``, ``blurry``, ``motion``, and on the frames the people
-   stage looked at, ``eyes-closed`` (below the eye model's threshold, or a
-   blink: far less open than the same face elsewhere in its shot) and
-   ``face-cut`` (the frame's edge cuts the main face). Exposure and contrast are measured on the picture inside the
-   letterbox bars of the frame's own shot, so bars do not make a frame dark
-   or flat, even in a title that mixes letterboxed and full-frame shots. ``dark`` and
+   two at a time, as telecine and frame-rate conversion make), ``dark``,
+   ``blown-out``, ``low-information``, ``blurry``, ``motion``, and on the
+   frames the people stage looked at, ``eyes-closed`` (below the eye model's
+   threshold, or a blink: far less open than the same face elsewhere in its
+   shot) and ``face-cut`` (the frame's edge cuts the main face). Exposure and
+   contrast are measured on the picture inside the letterbox bars of the
+   frame's own shot, so bars do not make a frame dark or flat, even in a
+   title that mixes letterboxed and full-frame shots. ``dark`` and
    ``blurry`` are relative, so that a low-key scene or a soft-lit close-up
    next to crisp screen graphics is not an error: a frame is dark when it is
    black (mean luma under ``black_brightness``) or both under

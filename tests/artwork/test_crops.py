@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import thumbsel
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from thumbsel.artwork.crops import (
@@ -466,3 +467,37 @@ def test_an_anamorphic_crop_shows_its_canvas_ratio_on_screen() -> None:
         x0, y0, x1, y1 = crops[name]
         shown = (x1 - x0) * 64 / 45 / (y1 - y0)
         assert shown == pytest.approx(a / b, rel=1e-9), name
+
+
+def test_crops_of_the_annotated_frames_slice_no_annotated_face() -> None:
+    """On every annotated real frame (tests/data/faces.json), the crops planned from what
+    the detector found hold each annotated face that it found whole or leave it out."""
+    pytest.importorskip("cv2")
+    import annotated
+
+    checked = 0
+    for entry in annotated.truth():
+        faces = [face for face in entry["faces"] if face["pose"] != "back"]
+        if not faces:
+            continue
+        picture = annotated.load(entry["source"], entry["frame"])
+        found = [face.box for face in thumbsel.detect_faces(picture)]
+        content = (0, 0, picture.shape[1], picture.shape[0])
+        crops = plan_crops(content, found)
+        for face in faces:
+            box = tuple(face["box"])
+            if not any(annotated.matches(f, box) for f in found):
+                continue  # a missed face cannot be avoided
+            for canvas, crop in crops.items():
+                width, height = crop[2] - crop[0], crop[3] - crop[1]
+                if box[2] - box[0] > width or box[3] - box[1] > height:
+                    continue  # a close-up larger than the crop: shown in part on purpose
+                # Annotated boxes differ from the detector's by a few pixels: a face
+                # counts as sliced when more than 15% of it and less than 85% is shown.
+                shown = max(0, min(crop[2], box[2]) - max(crop[0], box[0])) * max(
+                    0, min(crop[3], box[3]) - max(crop[1], box[1])
+                )
+                share = shown / area(box)
+                assert share <= 0.15 or share >= 0.85, (entry["source"], entry["frame"], canvas)
+                checked += 1
+    assert checked >= 150
