@@ -18,28 +18,61 @@ kernels) -> :mod:`~thumbsel.frames` (the per-frame table) ->
     thumbsel.write_pick(frames, shots, selection, artwork, "picks/")
 """
 
-from typing import Any
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 from thumbsel._core import BUILD_PROFILE, __version__
-from thumbsel.analysis import Analysis, analyze
-from thumbsel.artwork import Artwork, ArtworkFace, Crop, describe_artwork
-from thumbsel.decode import open_video, probe
-from thumbsel.errors import (
-    EmptyVideoError,
-    FacesUnavailableError,
-    FrameTableError,
-    InvalidFrameError,
-    NoVideoStreamError,
-    OutputError,
-    ThumbselError,
-    VideoOpenError,
-)
-from thumbsel.features import frame_features, set_threads
-from thumbsel.frames import FrameTable, Letterbox, SourceFile
-from thumbsel.outputs import write_pick
-from thumbsel.select import Candidate, QualityWeights, Selection, SelectionOptions, select
-from thumbsel.shots import Shot, ShotDetection, ShotOptions, detect_shots
-from thumbsel.video import DecodeReport, VideoInfo
+
+if TYPE_CHECKING:
+    from thumbsel.analysis import Analysis, analyze
+    from thumbsel.artwork import Artwork, ArtworkFace, Crop, describe_artwork
+    from thumbsel.decode import open_video, probe
+    from thumbsel.errors import (
+        EmptyVideoError,
+        FacesUnavailableError,
+        FrameTableError,
+        InvalidFrameError,
+        NoVideoStreamError,
+        OutputError,
+        ThumbselError,
+        VideoOpenError,
+    )
+    from thumbsel.features import frame_features, set_threads
+    from thumbsel.frames import FrameTable, Letterbox, SourceFile
+    from thumbsel.outputs import write_pick
+    from thumbsel.select import Candidate, QualityWeights, Selection, SelectionOptions, select
+    from thumbsel.shots import Shot, ShotDetection, ShotOptions, detect_shots
+    from thumbsel.video import DecodeReport, VideoInfo
+
+# Where each name of the facade lives. They are imported on first use, so that
+# `import thumbsel` (and the command line, before it installs its signal
+# handlers) does not load PyAV, Arrow and every stage.
+_HOMES = {
+    "analysis": ("Analysis", "analyze"),
+    "artwork": ("Artwork", "ArtworkFace", "Crop", "describe_artwork"),
+    "decode": ("open_video", "probe"),
+    "errors": (
+        "EmptyVideoError",
+        "FacesUnavailableError",
+        "FrameTableError",
+        "InvalidFrameError",
+        "NoVideoStreamError",
+        "OutputError",
+        "ThumbselError",
+        "VideoOpenError",
+    ),
+    "features": ("frame_features", "set_threads"),
+    "frames": ("FrameTable", "Letterbox", "SourceFile"),
+    "outputs": ("write_pick",),
+    "select": ("Candidate", "QualityWeights", "Selection", "SelectionOptions", "select"),
+    "shots": ("Shot", "ShotDetection", "ShotOptions", "detect_shots"),
+    "video": ("DecodeReport", "VideoInfo"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "BUILD_PROFILE",
@@ -80,6 +113,43 @@ __all__ = [
     "set_threads",
     "write_pick",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME_OF.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(f"thumbsel.{home}"), name)
+        globals()[name] = value
+        return value
+    try:
+        # A stage as an attribute (thumbsel.columns, thumbsel.people...), as after
+        # `import thumbsel.columns`.
+        return importlib.import_module(f"thumbsel.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"thumbsel.{name}":
+            raise
+        raise AttributeError(f"module 'thumbsel' has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Facade(types.ModuleType):
+    """The package, keeping its functions over the stages of the same name.
+
+    Importing a stage makes it an attribute of the package; ``thumbsel.select``
+    is the function, and stays the function once ``thumbsel/select.py`` has been
+    imported by anyone (``from thumbsel.select import FILTERS`` still works).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _HOME_OF and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Facade
 
 
 def detect_faces(rgb: Any) -> list[Any]:

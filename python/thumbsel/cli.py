@@ -24,7 +24,17 @@ from thumbsel import _core
 from thumbsel.analysis import analyze
 from thumbsel.arguments import bounded_float, whole_number
 from thumbsel.artwork import describe_artwork
-from thumbsel.errors import OutputError, ThumbselError
+from thumbsel.errors import OutputError, Terminated, ThumbselError
+from thumbsel.exits import (
+    EXIT_DAMAGED_INPUT,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    ignore_stop_signals,
+    leave,
+    stop_on_sigterm,
+)
 from thumbsel.frames import FrameTable
 from thumbsel.outputs import write_pick
 from thumbsel.outputs.pick import candidate_files
@@ -37,11 +47,6 @@ from thumbsel.timecode import timecode
 
 __all__ = ["entry", "main"]
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_DAMAGED_INPUT = 3
-EXIT_INTERRUPTED = 130
 
 _MAX_THREADS = 256
 _MAX_BATCH = 4096
@@ -276,6 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return EXIT_INTERRUPTED
+    except Terminated:
+        _say("terminated")
+        return EXIT_TERMINATED
     except OSError as error:
         _say(f"error: {error.filename or ''}: {error.strerror or error}".replace(": :", ":"))
         return EXIT_ERROR
@@ -290,4 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    stop_on_sigterm()
+    status = main()
+    ignore_stop_signals()
+    leave(status)

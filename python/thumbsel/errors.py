@@ -1,7 +1,8 @@
 """Every exception thumbsel raises on purpose, in one hierarchy.
 
-All of them derive from :class:`ThumbselError`, so a caller can catch them in
-one place; those that mean "this argument is wrong" are also ``ValueError``.
+All of them but :class:`Terminated` derive from :class:`ThumbselError`, so a
+caller can catch them in one place; those that mean "this argument is wrong"
+are also ``ValueError``.
 The root and :class:`InvalidFrameError` are defined by the compiled core
 (``thumbsel._core``), which raises them from Rust; everything else is defined
 here, and no other module defines an exception class of its own.
@@ -21,9 +22,16 @@ __all__ = [
     "OutputError",
     "PersonalizeError",
     "PolicyFileError",
+    "Terminated",
     "ThumbselError",
     "VideoOpenError",
 ]
+
+
+class Terminated(BaseException):
+    """The process was asked to stop (SIGTERM, as ``docker stop`` sends), once
+    :func:`thumbsel.exits.stop_on_sigterm` is installed: like ``KeyboardInterrupt``,
+    not an error of the input, and not caught by ``except Exception``."""
 
 
 class VideoOpenError(ThumbselError):

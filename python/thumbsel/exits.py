@@ -1,0 +1,70 @@
+"""The command line's exit statuses, and stopping cleanly on a signal.
+
+Kept apart from :mod:`thumbsel.cli` so that ``thumbsel`` can install its
+signal handling before it imports anything heavy (PyAV, Arrow, the stages):
+Ctrl-C or ``docker stop`` at any moment, even during start-up, unwinds
+through every ``finally`` (so no temporary ``.part`` file stays) and ends
+with one line and the status below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from types import FrameType
+from typing import NoReturn
+
+from thumbsel.errors import Terminated
+
+__all__ = [
+    "EXIT_DAMAGED_INPUT",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "ignore_stop_signals",
+    "leave",
+    "stop_on_sigterm",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_DAMAGED_INPUT = 3
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, as a shell reports a program stopped by Ctrl-C."""
+EXIT_TERMINATED = 143
+"""128 + SIGTERM."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def leave(status: int) -> NoReturn:
+    """Exit with ``status``. After a Ctrl-C or SIGTERM (which have unwound every
+    ``finally`` already) the interpreter is left at once: CPython re-sends itself
+    SIGINT at exit when the interrupt landed inside an extension's start-up code,
+    which would turn 130 into "killed by SIGINT"."""
+    if status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+def ignore_stop_signals() -> None:
+    """Once every output is written, a late Ctrl-C or SIGTERM has nothing to stop: let
+    the interpreter shut down in peace rather than print a traceback from a finaliser."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into :class:`~thumbsel.errors.Terminated` in the main thread, as Python
+    already turns SIGINT into ``KeyboardInterrupt``."""
+    signal.signal(signal.SIGTERM, _raise_terminated)

@@ -1,0 +1,53 @@
+"""Ctrl-C and SIGTERM at any moment of a run: one line, 130 or 143, no partial file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# From start-up (thumbsel still importing PyAV and Arrow) to the last writes of a pick
+# of bikes.mp4. Not earlier than 0.15 s: before the interpreter runs any of thumbsel's
+# code, no Python program can handle a signal.
+MOMENTS = (0.15, 0.3, 0.8, 1.5, 2.5, 3.5)
+
+
+def leftovers(outdir: Path) -> list[Path]:
+    return sorted(path for path in outdir.rglob("*") if ".part" in path.name)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_at_any_moment_ends_cleanly(
+    signum: signal.Signals, bikes: Path, tmp_path: Path
+) -> None:
+    expected = {signal.SIGINT: 130, signal.SIGTERM: 143}[signum]
+    word = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}[signum]
+    stopped = 0
+    for moment in MOMENTS:
+        outdir = tmp_path / f"pick-{moment}"
+        run = subprocess.Popen(
+            [sys.executable, "-m", "thumbsel", "pick", str(bikes), "-o", str(outdir), "-q"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(moment)
+        run.send_signal(signum)
+        _, stderr = run.communicate(timeout=60)
+        assert run.returncode in (0, expected), (moment, run.returncode, stderr)
+        if run.returncode == expected:
+            stopped += 1
+            assert stderr.strip() == f"thumbsel: {word}", (moment, stderr)
+        else:
+            assert stderr == "", (moment, stderr)
+        if outdir.exists():
+            assert leftovers(outdir) == [], moment
+        index = outdir / "candidates.json"
+        if index.exists():  # whatever a reader finds is whole
+            for candidate in json.loads(index.read_text()):
+                assert (outdir / candidate["image"]).stat().st_size > 0
+    assert stopped >= len(MOMENTS) - 2  # most moments land during the run
