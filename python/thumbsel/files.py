@@ -10,6 +10,7 @@ none) rather than a truncated one. This module sits below every stage.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -19,7 +20,7 @@ from typing import Any
 
 from thumbsel.errors import OutputError
 
-__all__ = ["atomic_path", "write_json", "write_text"]
+__all__ = ["atomic_path", "write_bytes", "write_json", "write_text"]
 
 
 @contextlib.contextmanager
@@ -47,6 +48,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(temporary, 0o666 & ~umask)
     try:
         yield temporary
+        _settle(temporary)
         os.replace(temporary, target)
     except OSError as error:
         raise OutputError(f"{target}: cannot write: {error.strerror or error}") from error
@@ -55,10 +57,32 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             temporary.unlink()
 
 
+def _settle(path: Path) -> None:
+    """Force the written bytes to the disk before the rename, so that an error the
+    file system reports late (a full disk, a network share gone) fails the write
+    instead of leaving a short file under the final name."""
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
+    """Atomically write ``data``, checking that every byte reached the file.
+
+    A writer handed a file name may ignore a short write (Pillow's optimised
+    JPEG encoder does, on a full disk); a buffered write of bytes already in
+    memory raises instead, and the size is checked before the rename.
+    """
+    with atomic_path(target) as temporary:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        written = temporary.stat().st_size
+        if written != len(data):
+            raise OSError(errno.ENOSPC, f"only {written} of {len(data)} bytes were written")
+
+
 def write_text(target: str | os.PathLike[str], text: str) -> None:
     """Atomically write UTF-8 text."""
-    with atomic_path(target) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+    write_bytes(target, text.encode("utf-8"))
 
 
 def write_json(target: str | os.PathLike[str], document: Any, *, sort_keys: bool = False) -> None:

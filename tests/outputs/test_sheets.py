@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -113,18 +114,18 @@ def test_jpeg_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     save_jpeg(picture(60, 80, seed=1), target)
     before = target.read_bytes()
 
-    def failing_save(self: Image.Image, fp: Any, *args: Any, **kwargs: Any) -> None:
-        Path(fp).write_bytes(b"\xff\xd8 half a jpeg")
+    def full_disk(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Image.Image, "save", failing_save)
-    with pytest.raises(OutputError, match="No space left"):
-        save_jpeg(picture(60, 80, seed=2), target)
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", full_disk)
+        with pytest.raises(OutputError, match="No space left"):
+            save_jpeg(picture(60, 80, seed=2), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["frame.jpg"]
 
     def crashing_save(self: Image.Image, fp: Any, *args: Any, **kwargs: Any) -> None:
-        Path(fp).write_bytes(b"\xff\xd8 half a jpeg")
+        fp.write(b"\xff\xd8 half a jpeg")
         raise RuntimeError("encoder crashed")
 
     monkeypatch.setattr(Image.Image, "save", crashing_save)

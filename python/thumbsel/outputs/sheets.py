@@ -1,14 +1,16 @@
 """Candidate pictures as files: thumbnails, JPEGs and a labelled contact sheet.
 
-Every file is written through :func:`~thumbsel.outputs.atomic.atomic_path`, so
-a reader never finds half a JPEG, and a failed write leaves an existing file
-alone. The bytes depend only on the pixels and the arguments: Pillow writes no
-timestamp or EXIF block unless asked to, and the label font is the one bundled
-with Pillow (no font file is looked up on the system).
+Every file is encoded in memory and written through
+:func:`thumbsel.files.write_bytes`, so a reader never finds half a JPEG (not
+even on a full disk), and a failed write leaves an existing file alone. The
+bytes depend only on the pixels and the arguments: Pillow writes no
+timestamp or EXIF block unless asked to, and the label font is the one
+bundled with Pillow (no font file is looked up on the system).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-from thumbsel.files import atomic_path
+from thumbsel.files import write_bytes
 
 __all__ = [
     "GAP",
@@ -98,9 +100,11 @@ def save_jpeg(picture: npt.ArrayLike, target: str | os.PathLike[str], quality: i
     array = _check_picture(picture)
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be within 1..100, got {quality}")
-    image = _image(array)
-    with atomic_path(target) as temporary:
-        image.save(temporary, format="JPEG", quality=quality, optimize=True)
+    # Encoded in memory first: handed a file, Pillow's optimised encoder ignores a
+    # short write on a full disk and returns as if all went well.
+    encoded = io.BytesIO()
+    _image(array).save(encoded, format="JPEG", quality=quality, optimize=True)
+    write_bytes(target, encoded.getvalue())
 
 
 @cache
