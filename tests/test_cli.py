@@ -568,3 +568,29 @@ def test_python_m_thumbsel_is_the_command() -> None:
     assert done.stdout.strip() == f"thumbsel {thumbsel.__version__}"
     usage = subprocess.run([sys.executable, "-m", "thumbsel"], capture_output=True, text=True)
     assert usage.returncode == 2 and usage.stderr.startswith("usage: thumbsel")
+
+
+def test_a_very_tall_video_gets_bounded_thumbnails(tmp_path: Path) -> None:
+    """16x4000: a 320-wide thumbnail would be 80,000 pixels high, past JPEG's limit."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (4000, 16, 3), dtype=np.uint8) for _ in range(10)]
+    path = videos.write_video(tmp_path / "tall.mp4", frames, fps=25).path
+    outdir = tmp_path / "pick"
+    run = run_in_process("pick", path, "-o", outdir, "-q", "--no-faces")
+    assert run.code == 0, run
+    (candidate,) = json.loads((outdir / "candidates.json").read_text())[:1]
+    with Image.open(outdir / candidate["thumbnail"]) as thumbnail:
+        assert thumbnail.size == (3, 640)
+    with Image.open(outdir / "contact-sheet.jpg") as sheet:
+        assert sheet.height < 1000
+
+
+@pytest.mark.parametrize("command", ["pick", "analyze"])
+def test_an_empty_output_path_is_a_usage_error(
+    command: str, bikes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where an empty path would have written
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, str(bikes), "-o", ""])
+    assert exit_info.value.code == 2
+    assert list(tmp_path.iterdir()) == []

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,10 +16,12 @@ import av
 import numpy as np
 import numpy.typing as npt
 import pytest
+import thumbsel
 import videos
 from av.video.reformatter import ColorRange, Colorspace
 from conftest import real_clip
 from thumbsel import decode, errors
+from thumbsel.cli import main
 from thumbsel.decode import DecodeReport, FrameBatch, VideoSource
 
 
@@ -636,3 +642,59 @@ def test_missing_frames_count_as_damage_without_decoder_errors() -> None:
         whole.record_frame(i * 0.04, 0.04)
     whole.finish(demuxer_failed=False)
     assert not whole.frames_short and whole.lost_fraction == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 12000x12000 H.264 frame of black: a few hundred kB that would decode to 216 MB,
+    and take gigabytes in the decoder's buffers."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        stream.width = stream.height = 12000
+        stream.pix_fmt = "yuv420p"
+        frame = av.VideoFrame(12000, 12000, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(bomb: Path) -> None:
+    assert bomb.stat().st_size < 2_000_000
+    script = (
+        "import sys, thumbsel\n"
+        "try:\n"
+        "    thumbsel.analyze(sys.argv[1], progress=False)\n"
+        "except thumbsel.VideoTooLargeError as error:\n"
+        "    print(str(error))\n"
+        # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
+        "status = open('/proc/self/status').read()\n"
+        "print(next(line.split()[1] for line in status.splitlines() if line.startswith('VmHWM')))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(bomb)], capture_output=True, text=True, timeout=120
+    )
+    message, peak_kib = run.stdout.strip().splitlines()
+    assert "12000x12000 frames (144,000,000 pixels) are over the budget of 40,000,000" in message
+    assert "--max-pixels" in message
+    assert int(peak_kib) < 500 * 1024, peak_kib  # the process, libraries and all
+
+
+def test_the_pixel_budget_is_an_option(tmp_path: Path) -> None:
+    path = videos.write_video(
+        tmp_path / "small.mp4", list(videos.solid_color_frames((90, 120, 30), 5)), fps=25
+    ).path
+    with pytest.raises(thumbsel.VideoTooLargeError, match="over the budget of 1,000 pixels"):
+        thumbsel.analyze(path, progress=False, max_pixels=1000)
+    assert len(thumbsel.analyze(path, progress=False, max_pixels=10**6).frames) == 5
+    for bad in (0, 10**10):
+        with pytest.raises(ValueError, match="max_pixels must be within"):
+            thumbsel.probe(path, max_pixels=bad)
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        code = main(
+            ["analyze", str(path), "-o", str(tmp_path / "f.parquet"), "--max-pixels", "1000"]
+        )
+    assert code == 1 and out.getvalue().count("\n") == 1 and "over the budget" in out.getvalue()

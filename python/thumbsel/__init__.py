@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         OutputError,
         ThumbselError,
         VideoOpenError,
+        VideoTooLargeError,
     )
     from thumbsel.features import frame_features, set_threads
     from thumbsel.frames import FrameTable, Letterbox, SourceFile
@@ -64,6 +65,7 @@ _HOMES = {
         "OutputError",
         "ThumbselError",
         "VideoOpenError",
+        "VideoTooLargeError",
     ),
     "features": ("frame_features", "set_threads"),
     "frames": ("FrameTable", "Letterbox", "SourceFile"),
@@ -100,6 +102,7 @@ __all__ = [
     "ThumbselError",
     "VideoInfo",
     "VideoOpenError",
+    "VideoTooLargeError",
     "__version__",
     "analyze",
     "describe_artwork",

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from thumbsel.columns import column
-from thumbsel.decode import open_video
+from thumbsel.decode import DEFAULT_MAX_PIXELS, open_video
 from thumbsel.errors import EmptyVideoError
 from thumbsel.features import default_batch_size, extract_features, set_threads
 from thumbsel.frames import FrameTable, SourceFile
@@ -65,6 +65,7 @@ def analyze(
     on_progress: Callable[[int], None] | None = None,
     faces: bool | None = None,
     people_interval: float = DEFAULT_INTERVAL,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Analysis:
     """Decode ``path`` once and measure every frame, and the people on a sample of them.
 
@@ -74,7 +75,8 @@ def analyze(
     samples frames for people (:mod:`thumbsel.people.sample`, one every
     ``people_interval`` seconds of a long take) when the ``faces`` extra is
     installed, ``True`` insists on it, ``False`` leaves the people columns
-    null. Raises a
+    null. Frames above ``max_pixels`` are refused before decoding
+    (:class:`~thumbsel.errors.VideoTooLargeError`). Raises a
     :class:`~thumbsel.errors.ThumbselError` subclass for unreadable input; a
     damaged file yields what could be decoded, with ``frames.decode`` saying
     how much.
@@ -87,7 +89,8 @@ def analyze(
     elif faces:
         require_faces()
     with contextlib.ExitStack() as stack:
-        source = stack.enter_context(open_video(path, threads=decode_threads))
+        opened = open_video(path, threads=decode_threads, max_pixels=max_pixels)
+        source = stack.enter_context(opened)
         sampler = (
             stack.enter_context(
                 PeopleSampler(interval=people_interval, duration=source.info.duration)

@@ -10,7 +10,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["bounded_float", "whole_number"]
+__all__ = ["bounded_float", "output_path", "whole_number"]
 
 
 def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
@@ -51,3 +51,12 @@ def bounded_float(
         return number
 
     return parse
+
+
+def output_path(value: str) -> str:
+    """A parser of output paths: an empty one would write into the current directory."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("the output path is empty")
+    if "\0" in value:
+        raise argparse.ArgumentTypeError("the output path holds a NUL character")
+    return value

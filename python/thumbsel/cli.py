@@ -22,8 +22,9 @@ from pathlib import Path
 
 from thumbsel import _core
 from thumbsel.analysis import analyze
-from thumbsel.arguments import bounded_float, whole_number
+from thumbsel.arguments import bounded_float, output_path, whole_number
 from thumbsel.artwork import describe_artwork
+from thumbsel.decode import DEFAULT_MAX_PIXELS, MAX_MAX_PIXELS
 from thumbsel.errors import OutputError, Terminated, ThumbselError
 from thumbsel.exits import (
     EXIT_DAMAGED_INPUT,
@@ -112,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
             f"{MIN_INTERVAL:g}..{MAX_INTERVAL:g})",
         )
 
+        sub.add_argument(
+            "--max-pixels",
+            type=whole_number(1, MAX_MAX_PIXELS),
+            default=DEFAULT_MAX_PIXELS,
+            metavar="N",
+            help=f"refuse frames larger than N pixels (default: {DEFAULT_MAX_PIXELS:,}, "
+            "8K UHD fits), before decoding any",
+        )
+
     def reuse(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--frames",
@@ -131,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
 
     analyze_cmd = commands.add_parser("analyze", help="measure every frame, write a Parquet table")
     common(analyze_cmd)
-    analyze_cmd.add_argument("-o", "--output", required=True, help="Parquet file to write")
+    analyze_cmd.add_argument(
+        "-o", "--output", required=True, type=output_path, help="Parquet file to write"
+    )
     analyze_cmd.set_defaults(run=_analyze)
 
     pick_cmd = commands.add_parser("pick", help="pick the best frames as artwork candidates")
@@ -144,7 +156,11 @@ def _parser() -> argparse.ArgumentParser:
         help=f"number of candidates (default: {DEFAULT_K})",
     )
     pick_cmd.add_argument(
-        "-o", "--output", required=True, help="directory to write the candidates to"
+        "-o",
+        "--output",
+        required=True,
+        type=output_path,
+        help="directory to write the candidates to",
     )
     shot_options(pick_cmd)
     defaults = ", ".join(
@@ -188,6 +204,7 @@ def _frames(arguments: argparse.Namespace) -> tuple[FrameTable, dict[str, float]
         progress=False if arguments.quiet else None,
         faces=None if arguments.faces else False,
         people_interval=arguments.people_interval,
+        max_pixels=arguments.max_pixels,
     )
     # The people worker runs beside the scoring threads, inside the analysis time.
     return analysis.frames, {"analyze": analysis.seconds, "people": analysis.people_seconds}

@@ -33,15 +33,23 @@ from av.video.plane import VideoPlane
 from av.video.reformatter import ColorRange, Colorspace
 from av.video.stream import VideoStream
 
-from thumbsel.errors import EmptyVideoError, NoVideoStreamError, VideoOpenError
+from thumbsel.errors import (
+    EmptyVideoError,
+    NoVideoStreamError,
+    VideoOpenError,
+    VideoTooLargeError,
+)
 from thumbsel.text import plural
 from thumbsel.video import DecodeReport, MatrixName, VideoInfo
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_MAX_PIXELS",
     "DecodeReport",
     "FrameBatch",
     "VideoInfo",
     "VideoSource",
+    "check_pixels",
     "open_video",
     "probe",
     "rotate_to_display",
@@ -109,6 +117,22 @@ def rotate_to_display(picture: npt.NDArray[Any], rotation: int) -> npt.NDArray[A
     return np.rot90(picture, k=-(rotation // 90) % 4)
 
 
+DEFAULT_MAX_PIXELS = 40_000_000
+"""The largest frame decoded unless told otherwise: 8K UHD (7680x4320, 33 Mpx) fits.
+A 16000x16000 frame (a 738 kB "bomb" file can hold one) would take gigabytes."""
+MAX_MAX_PIXELS = 1_000_000_000
+
+
+def check_pixels(width: int, height: int, max_pixels: int, path: str) -> None:
+    """Refuse a ``width`` x ``height`` frame above the budget, naming the option."""
+    if width * height > max_pixels:
+        raise VideoTooLargeError(
+            f"{path}: {width}x{height} frames ({width * height:,} pixels) are over the "
+            f"budget of {max_pixels:,} pixels; raise it with --max-pixels if this is "
+            "really what you want to decode"
+        )
+
+
 class VideoSource:
     """A video file opened for decoding; use as a context manager.
 
@@ -120,8 +144,21 @@ class VideoSource:
     info: VideoInfo
     report: DecodeReport
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None) -> None:
-        """Open ``path``; ``threads`` caps decoder threads (None lets FFmpeg choose)."""
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        """Open ``path``; ``threads`` caps decoder threads (None lets FFmpeg choose).
+
+        Frames above ``max_pixels`` are refused with
+        :class:`~thumbsel.errors.VideoTooLargeError` from the header, before a
+        single one is decoded, and again from the first decoded frame.
+        """
+        if not 1 <= max_pixels <= MAX_MAX_PIXELS:
+            raise ValueError(f"max_pixels must be within 1..{MAX_MAX_PIXELS:,}, got {max_pixels}")
         self.path = os.fspath(path)
         self._threads = threads
         # FFmpeg's threading mode. Frame threading ("AUTO") decodes H.264 in
@@ -129,10 +166,15 @@ class VideoSource:
         # benches/README.md for which one leaves more room for scoring.
         self.decode_thread_type = "AUTO"
         self._running_passes: weakref.WeakSet[Generator[FrameBatch, None, None]] = weakref.WeakSet()
-        container = _open_container(self.path)
+        self._max_pixels = max_pixels
+        container = _open_container(self.path, max_pixels)
         try:
             stream = _select_video_stream(container, self.path)
+            header = stream.codec_context
+            check_pixels(header.width or 0, header.height or 0, max_pixels, self.path)
             first_frame = _first_frame(container, stream)
+            if first_frame is not None:
+                check_pixels(first_frame.width, first_frame.height, max_pixels, self.path)
             self.info, self._layout = _describe(container, stream, first_frame)
         finally:
             container.close()
@@ -247,7 +289,7 @@ class VideoSource:
         )
 
     def _open_for_decoding(self) -> tuple[InputContainer, VideoStream]:
-        container = _open_container(self.path)
+        container = _open_container(self.path, self._max_pixels)
         stream = container.streams[self._layout.stream_index]
         if not isinstance(stream, VideoStream):
             container.close()
@@ -308,14 +350,19 @@ class VideoSource:
             container.close()
 
 
-def open_video(path: str | os.PathLike[str], *, threads: int | None = None) -> VideoSource:
+def open_video(
+    path: str | os.PathLike[str],
+    *,
+    threads: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> VideoSource:
     """Open a video for decoding (see :class:`VideoSource`)."""
-    return VideoSource(path, threads=threads)
+    return VideoSource(path, threads=threads, max_pixels=max_pixels)
 
 
-def probe(path: str | os.PathLike[str]) -> VideoInfo:
+def probe(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
     """Describe a video without decoding more than its first frame."""
-    with VideoSource(path) as source:
+    with VideoSource(path, max_pixels=max_pixels) as source:
         return source.info
 
 
@@ -569,9 +616,12 @@ class _SeekRun:
         return frame_time >= float(keyframe_time) - _TIME_TOLERANCE
 
 
-def _open_container(path: str) -> InputContainer:
+def _open_container(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> InputContainer:
     try:
-        return av.open(path, mode="r")
+        # FFmpeg decodes a frame or two while it probes the streams; its own
+        # pixel limit keeps a bomb from allocating gigabytes there, and the
+        # header's size is still read, for check_pixels to refuse in words.
+        return av.open(path, mode="r", options={"max_pixels": str(max_pixels)})
     except FileNotFoundError as error:
         raise VideoOpenError(f"{path}: no such file") from error
     except IsADirectoryError as error:

@@ -25,6 +25,7 @@ __all__ = [
     "Terminated",
     "ThumbselError",
     "VideoOpenError",
+    "VideoTooLargeError",
 ]
 
 
@@ -36,6 +37,11 @@ class Terminated(BaseException):
 
 class VideoOpenError(ThumbselError):
     """The file is missing, unreadable, or not a video FFmpeg understands."""
+
+
+class VideoTooLargeError(ThumbselError):
+    """The frames are larger than the pixel budget (a decompression bomb, or a
+    picture bigger than thumbsel is set to decode); refused before decoding."""
 
 
 class NoVideoStreamError(ThumbselError):

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from thumbsel.artwork.crops import CANVASES, Box, plan_crops
 from thumbsel.artwork.tags import artwork_tags
-from thumbsel.decode import open_video
+from thumbsel.decode import DEFAULT_MAX_PIXELS, open_video
 from thumbsel.errors import ThumbselError
 from thumbsel.frames import FrameTable
 from thumbsel.people import faces as face_detection
@@ -113,7 +113,10 @@ def describe_artwork(
         face_detection.require_faces()
     if not frames.path:
         raise ThumbselError("the frame table does not say which video to read the frames from")
-    with open_video(frames.path) as source:
+    # The table's frames were measured already: their size is within the budget
+    # the analysis was given, whatever that was.
+    budget = max(DEFAULT_MAX_PIXELS, frames.video.width * frames.video.height)
+    with open_video(frames.path, max_pixels=budget) as source:
         pictures = source.read_rgb([c.frame for c in candidates], [c.time for c in candidates])
     described = []
     for candidate in candidates:

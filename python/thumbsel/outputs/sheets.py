@@ -26,6 +26,7 @@ from thumbsel.files import write_bytes
 __all__ = [
     "GAP",
     "MARGIN",
+    "MAX_THUMBNAIL_RATIO",
     "label_strip_height",
     "make_thumbnail",
     "save_jpeg",
@@ -75,19 +76,28 @@ def to_display(picture: npt.ArrayLike, size: tuple[int, int]) -> RGBArray:
     return np.asarray(resized, dtype=np.uint8)
 
 
+MAX_THUMBNAIL_RATIO = 2
+"""A thumbnail is at most this many times as tall as it is wide."""
+
+
 def make_thumbnail(picture: npt.ArrayLike, width: int = 320) -> RGBArray:
     """``picture`` scaled to ``width`` pixels wide, keeping its aspect ratio (Lanczos).
 
-    The height is rounded to the nearest pixel and is at least 1.
+    A picture taller than :data:`MAX_THUMBNAIL_RATIO` times its width is scaled
+    to ``MAX_THUMBNAIL_RATIO * width`` high instead (narrower than ``width``), so
+    a 16x4000 video gives a 3x640 thumbnail, not one 80,000 pixels high. Sides
+    are rounded to the nearest pixel and are at least 1.
     """
     array = _check_picture(picture)
     if width < 1:
         raise ValueError(f"thumbnail width must be positive, got {width}")
     height, original_width = array.shape[:2]
-    new_height = max(1, round(height * width / original_width))
-    if (new_height, width) == (height, original_width):
+    scale = min(width / original_width, MAX_THUMBNAIL_RATIO * width / height)
+    new_width = max(1, round(original_width * scale))
+    new_height = max(1, round(height * scale))
+    if (new_height, new_width) == (height, original_width):
         return array.copy()
-    resized = _image(array).resize((width, new_height), Image.Resampling.LANCZOS)
+    resized = _image(array).resize((new_width, new_height), Image.Resampling.LANCZOS)
     return np.asarray(resized, dtype=np.uint8)
 
 
@@ -189,7 +199,10 @@ def write_contact_sheet(
         row, column = divmod(index, columns)
         left = MARGIN + column * (tile_width + GAP)
         top = MARGIN + row * (cell_height + GAP)
-        sheet.paste(_image(tile), (left, top + (tile_height - tile.shape[0]) // 2))
+        sheet.paste(
+            _image(tile),
+            (left + (tile_width - tile.shape[1]) // 2, top + (tile_height - tile.shape[0]) // 2),
+        )
         _draw_label(draw, label, (left, top + tile_height, left + tile_width, top + cell_height))
     target = Path(target)
     save_jpeg(np.asarray(sheet, dtype=np.uint8), target)

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from thumbsel.arguments import bounded_float, whole_number
+from thumbsel.arguments import bounded_float, output_path, whole_number
 from thumbsel.errors import ImpressionLogError, PersonalizeError
 from thumbsel.personalize.evaluate import evaluate
 from thumbsel.personalize.features import IMAGE_ATTRIBUTES, FeatureSpace
@@ -120,7 +120,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--seed", type=whole_number(0, 2**63 - 1), default=0, help="seed (default: 0)"
     )
     train_cmd.add_argument(
-        "-o", "--output", required=True, help="policy file to write (.json, plus .npz beside it)"
+        "-o",
+        "--output",
+        required=True,
+        type=output_path,
+        help="policy file to write (.json, plus .npz beside it)",
     )
     train_cmd.set_defaults(run=_train)
 
