@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import thumbsel
-from thumbsel.files import write_bytes, write_json
+from thumbsel.files import directory_lock, write_bytes, write_json
 from thumbsel.outputs.sheets import save_jpeg
 
 
@@ -98,3 +99,40 @@ def test_an_error_the_disk_reports_late_fails_the_write(
     monkeypatch.undo()
     assert names(tmp_path) == ["summary.json"]
     assert (tmp_path / "summary.json").read_text() == '{"old": true}\n'  # untouched
+
+
+def test_a_second_writer_into_one_directory_is_refused(bikes: Path, tmp_path: Path) -> None:
+    outdir = tmp_path / "picks"
+    with directory_lock(outdir):  # another run is writing there
+        run = subprocess.run(
+            [sys.executable, "-m", "thumbsel", "pick", str(bikes), "-o", str(outdir), "-q"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        refused = pytest.raises(thumbsel.OutputError, match="another thumbsel run is writing")
+        with refused, directory_lock(outdir):
+            pass
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1 and "another thumbsel run is writing" in run.stderr
+    assert not (outdir / "candidates.json").exists()
+
+
+def test_two_picks_racing_into_one_directory_leave_a_consistent_one(
+    bikes: Path, tmp_path: Path
+) -> None:
+    """The issue's case: each run deleted the other's images. Now one writes at a time,
+    and whatever candidates.json names is there."""
+    outdir = tmp_path / "picks"
+    command = [sys.executable, "-m", "thumbsel", "pick", str(bikes), "-o", str(outdir), "-q"]
+    runs = [
+        subprocess.Popen([*command, "-k", str(k), "--no-faces"], stderr=subprocess.PIPE, text=True)
+        for k in (3, 6)
+    ]
+    results = [(run.wait(timeout=120), run.communicate()[1]) for run in runs]
+    assert any(code == 0 for code, _ in results), results
+    for code, stderr in results:
+        assert code == 0 or "another thumbsel run is writing" in stderr, (code, stderr)
+    listed = json.loads((outdir / "candidates.json").read_text())
+    images = {path.name for path in outdir.glob("candidate-*.jpg")}
+    assert images == {candidate["image"] for candidate in listed}

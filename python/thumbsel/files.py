@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import tempfile
@@ -20,7 +21,14 @@ from typing import Any
 
 from thumbsel.errors import OutputError
 
-__all__ = ["atomic_path", "write_bytes", "write_json", "write_text"]
+__all__ = [
+    "LOCK_NAME",
+    "atomic_path",
+    "directory_lock",
+    "write_bytes",
+    "write_json",
+    "write_text",
+]
 
 
 @contextlib.contextmanager
@@ -55,6 +63,38 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+LOCK_NAME = ".thumbsel.lock"
+"""The file in an output directory that a writer holds locked while it writes there."""
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold ``directory``'s lock (an ``flock`` on :data:`LOCK_NAME`) while writing into it.
+
+    Two runs writing into one directory would leave a ``candidates.json``
+    naming images the other deleted; the second one is refused at once
+    (:class:`~thumbsel.errors.OutputError`) instead of waiting. The lock goes
+    with the process, however it ends.
+    """
+    folder = Path(directory)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_NAME, "a+b")  # noqa: SIM115 (held across the yield)
+    except OSError as error:
+        raise OutputError(f"{folder}: cannot write: {error.strerror or error}") from error
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"{folder}: another thumbsel run is writing into this directory; "
+                "wait for it or choose another -o"
+            ) from None
+        yield
+    finally:
+        handle.close()
 
 
 def _settle(path: Path) -> None:

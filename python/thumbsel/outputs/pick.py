@@ -16,7 +16,7 @@ import numpy as np
 from thumbsel.artwork import Artwork
 from thumbsel.artwork.crops import crop_picture
 from thumbsel.errors import OutputError
-from thumbsel.files import write_json
+from thumbsel.files import directory_lock, write_json
 from thumbsel.frames import FrameTable
 from thumbsel.outputs.documents import CandidateFiles, candidate_document, summary_document
 from thumbsel.outputs.report import write_report
@@ -70,6 +70,18 @@ def write_pick(
         raise OutputError(f"{outdir}: exists and is not a directory")
     if [item.candidate for item in artwork] != list(selection.candidates):
         raise ValueError("artwork must describe the selection's candidates, in rank order")
+    with directory_lock(outdir):
+        return _write(frames, shots, selection, artwork, outdir, timings)
+
+
+def _write(
+    frames: FrameTable,
+    shots: ShotDetection,
+    selection: Selection,
+    artwork: Sequence[Artwork],
+    outdir: Path,
+    timings: Mapping[str, float] | None,
+) -> Path:
     files = [candidate_files(item) for item in artwork]
     aspect = frames.video.sample_aspect
     shown = [to_display(item.picture, item.display_size) for item in artwork]
