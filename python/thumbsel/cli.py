@@ -188,7 +188,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _say(message: str) -> None:
-    print(f"thumbsel: {message}", file=sys.stderr)
+    # One line, whatever a library put in its message (Arrow's hold newlines).
+    print(f"thumbsel: {' '.join(message.split())}", file=sys.stderr)
 
 
 def _frames(arguments: argparse.Namespace) -> tuple[FrameTable, dict[str, float]]:

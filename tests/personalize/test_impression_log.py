@@ -327,3 +327,20 @@ def test_plays_against_an_empty_log_are_all_orphans() -> None:
     joined = join_rewards(empty, plays(("imp0", START, 1.0)), timeout=HOUR)
     assert joined.table.num_rows == 0
     assert (joined.report.orphan, joined.report.rewarded) == (1, 0)
+
+
+def test_a_corrupt_plays_file_is_named_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11: a damaged plays file used to end in "internal error: ArrowInvalid"."""
+    write_impressions(tmp_path / "log.parquet", [impression(0)])
+    pq.write_table(pa.table({"impression_id": ["imp0"] * 50}), tmp_path / "plays.parquet")
+    data = bytearray((tmp_path / "plays.parquet").read_bytes())
+    data[8:40] = bytes(32)  # the first column chunk's header, zeroed
+    (tmp_path / "plays.parquet").write_bytes(bytes(data))
+    train = ["personalize", "train", str(tmp_path / "log.parquet")]
+    plays = ["--plays", str(tmp_path / "plays.parquet"), "-o", str(tmp_path / "p.json")]
+    assert main([*train, *plays]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" not in err
+    assert err.startswith(f"thumbsel: error: {tmp_path / 'plays.parquet'}: ")

@@ -365,3 +365,13 @@ def test_bad_settings_are_refused(
 ) -> None:
     with pytest.raises(PersonalizeError, match=message):
         cls(SPACE, **options)  # type: ignore[arg-type]
+
+
+def test_a_policy_whose_arrays_hold_nan_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """Issue 11: such a policy loaded, and failed later as "target_prob contains
+    non-finite values", naming no file."""
+    policy = train_on_tastes(LinUCB(SPACE))
+    policy.model.target[0] = np.nan
+    path = policy.save(tmp_path / "policy.json")  # its digest matches: only NaN is wrong
+    with pytest.raises(PolicyFileError, match=r"policy\.npz: the policy's arrays hold NaN"):
+        load_policy(path)

@@ -191,11 +191,17 @@ def _rewarded_log(arguments: argparse.Namespace) -> pa.Table:
             plays = pq.read_table(arguments.plays)
         except FileNotFoundError:
             raise ImpressionLogError(f"{arguments.plays}: no such play log") from None
-        except OSError as error:
+        except (OSError, pa.ArrowException) as error:
+            # A corrupt file is an ArrowInvalid, not an OSError.
             raise ImpressionLogError(
                 f"{arguments.plays}: not a Parquet play log ({error})"
             ) from None
-        table = join_rewards(table, plays, timeout=timedelta(hours=hours)).table
+        try:
+            table = join_rewards(table, plays, timeout=timedelta(hours=hours)).table
+        except ImpressionLogError as error:
+            raise ImpressionLogError(f"{arguments.plays}: {error}") from None
+        except pa.ArrowException as error:
+            raise ImpressionLogError(f"{arguments.plays}: unusable play log ({error})") from None
     return table
 
 

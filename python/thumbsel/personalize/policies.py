@@ -513,6 +513,9 @@ def load_policy(path: str | Path) -> Policy:
         )
         if gram.shape != (space.dimension, space.dimension) or target.shape != (space.dimension,):
             raise PolicyFileError(f"{arrays_path}: arrays do not fit the feature space")
+        if not (np.isfinite(gram).all() and np.isfinite(target).all()):
+            # Caught here, naming the file, rather than as a NaN score at choice time.
+            raise PolicyFileError(f"{arrays_path}: the policy's arrays hold NaN or infinity")
         policy.model.gram = gram
         policy.model.target = target
         policy.model.updates = int(document["updates"])
