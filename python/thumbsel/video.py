@@ -101,12 +101,14 @@ class DecodeReport:
     stopped_early: bool = False
     """Decoding ended on an error, or the data ended well before the declared duration."""
     frames_short: bool = False
-    """Far fewer frames decoded than the stream's average rate and duration promise.
+    """Far fewer frames decoded than the stream's average rate and duration promise,
+    and holes in time between the decoded frames to account for them.
 
     Damage inside a file is not always flagged by FFmpeg (with frame
     threading, whether a broken frame is marked corrupt depends on timing),
-    so the frame count is checked against rate x duration, which holds for
-    variable frame rates too."""
+    so the frame count is checked against rate x duration. Only holes make it
+    a loss: a container's nominal rate can be wrong (variable-frame-rate
+    Matroska and WebM), and then the frames are all there."""
     last_time: float | None = None
     """Latest presentation time reached, in seconds."""
     expected_duration: float | None = None
@@ -191,7 +193,13 @@ class DecodeReport:
         if self.expected_duration and self.frame_duration:
             expected_frames = self.expected_duration / self.frame_duration
             tolerance = max(3.0, 0.01 * expected_frames)
-            self.frames_short = self.frames_decoded < expected_frames - tolerance
+            missing = expected_frames - tolerance - self.frames_decoded
+            # Lost frames leave holes in time. Without holes, fewer frames than
+            # rate x duration only means the nominal rate is not the real one:
+            # variable-frame-rate Matroska states 25 fps whatever its timing.
+            self.frames_short = (
+                missing > 0 and self.skipped_time >= 0.5 * missing * self.frame_duration
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form: every field, for the frame table's metadata."""
