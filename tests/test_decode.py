@@ -725,3 +725,19 @@ def test_intact_variable_rate_matroska_is_not_damaged(
     cut = videos.truncate_file(written.path, tmp_path / f"cut.{extension}", 0.5)
     damaged = thumbsel.analyze(cut, progress=False, faces=False).frames
     assert not damaged.complete and "could not be decoded" in damaged.decode.summary()
+
+
+@pytest.mark.parametrize("offset", [4, 36_000], ids=["4 s", "10 h"])
+def test_matroska_with_a_start_offset_is_not_damaged(offset: int, tmp_path: Path) -> None:
+    """Issue 11: Matroska's DURATION tag is the stream's end time, so a 4 s offset looked
+    like 67% lost and a 10-hour one like 100%."""
+    stamps = [offset * 25 + index for index in range(50)]
+    written = videos.write_video(
+        tmp_path / "offset.mkv", list(videos.moving_pattern_frames(50, seed=2)), fps=25, pts=stamps
+    )
+    frames = thumbsel.analyze(written.path, progress=False, faces=False).frames
+    assert frames.complete, frames.decode.summary()
+    assert frames.decode.expected_duration == pytest.approx(2.0)
+    assert frames.times[0] == 0.0 and frames.times[-1] == pytest.approx(1.96)
+    cut = videos.truncate_file(written.path, tmp_path / "cut.mkv", 0.5)
+    assert not thumbsel.analyze(cut, progress=False, faces=False).frames.complete

@@ -742,17 +742,30 @@ def _describe(
 def _declared_duration(
     container: InputContainer, stream: VideoStream, time_base: Fraction
 ) -> float | None:
+    """The stream's length in seconds, as the container declares it.
+
+    Frame times count from the stream's first frame, so this must be a length.
+    Matroska's per-track ``DURATION`` tag, and FFmpeg's duration of a Matroska
+    file, are the time the stream *ends*: with a 4 s (or 10 h) start offset,
+    taking them for lengths made an intact file look two-thirds (or all) lost.
+    """
     if stream.duration:
         return float(stream.duration * time_base)
+    matroska = "matroska" in (container.format.name or "")
+    start = float(stream.start_time * time_base) if stream.start_time else 0.0
+
+    def length(end: float) -> float:
+        return end - start if matroska and 0 < start < end else end
+
     # Matroska keeps per-track durations in a tag rather than the stream header.
     tag = stream.metadata.get("DURATION")
     if tag is not None:
         match = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", tag.strip())
         if match:
             hours, minutes, seconds = match.groups()
-            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            return length(int(hours) * 3600 + int(minutes) * 60 + float(seconds))
     if container.duration:
-        return container.duration / av.time_base
+        return length(container.duration / av.time_base)
     return None
 
 
