@@ -300,11 +300,17 @@ def content_shares(frames: FrameTable, shots: ShotDetection | None = None) -> Fl
     if shots is None:
         return np.full(len(frames), share(frames.content_box()))
     shares = np.empty(len(frames))
-    for shot in shots.shots:
-        rows = np.flatnonzero(shots.shot_of_frame == shot.index)
-        if len(rows):
-            shares[rows] = share(frames.content_box(rows))
+    for rows in _rows_by_shot(shots.shot_of_frame):
+        shares[rows] = share(frames.content_box(rows))
     return shares
+
+
+def _rows_by_shot(shot_of_frame: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
+    """The rows of each shot, in one sort (not one scan of the table per shot)."""
+    if not len(shot_of_frame):
+        return []
+    order = np.argsort(shot_of_frame, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(shot_of_frame[order])) + 1)
 
 
 def _content_statistics(frames: FrameTable, shots: ShotDetection | None = None) -> _Content:
@@ -338,8 +344,10 @@ def normalized_signals(
     Exposure and contrast are measured inside each shot's bars when ``shots`` is
     given, else inside the title's.
     """
-    content = _content_statistics(frames, shots)
-    people = _People(frames)
+    return _signals(frames, _content_statistics(frames, shots), _People(frames))
+
+
+def _signals(frames: FrameTable, content: _Content, people: _People) -> dict[str, FloatArray]:
     height = np.nan_to_num(people.height, nan=0.0)
     size = np.where(
         height < 0.2, height / 0.2, np.where(height <= 0.6, 1.0, 1.0 - 0.4 * (height - 0.6) / 0.4)
@@ -410,11 +418,7 @@ def _shot_median(
     """Per row, ``reduce`` (the median) of ``values`` over the usable rows of its shot
     (all its rows when none is usable)."""
     medians = np.zeros(len(values))
-    if not len(values):
-        return medians
-    order = np.argsort(shot_of_frame, kind="stable")
-    bounds = np.flatnonzero(np.diff(shot_of_frame[order])) + 1
-    for rows in np.split(order, bounds):
+    for rows in _rows_by_shot(shot_of_frame):
         chosen = rows[usable[rows]]
         medians[rows] = float(reduce(values[chosen if len(chosen) else rows]))
     return medians
@@ -466,9 +470,17 @@ def rejection_reasons(
     frames: FrameTable, shots: ShotDetection, options: SelectionOptions | None = None
 ) -> list[str | None]:
     """Why each frame can never be a candidate (None when it can)."""
-    options = options or SelectionOptions()
     content = _content_statistics(frames, shots)
-    people = _People(frames)
+    return _rejections(frames, shots, options or SelectionOptions(), content, _People(frames))
+
+
+def _rejections(
+    frames: FrameTable,
+    shots: ShotDetection,
+    options: SelectionOptions,
+    content: _Content,
+    people: _People,
+) -> list[str | None]:
     shot_of_frame = shots.shot_of_frame
     transition = np.asarray(shots.in_transition, dtype=bool)
     repeat = _repeats(frames, options)
@@ -486,12 +498,10 @@ def rejection_reasons(
     face_reference = float(np.median(people.sharpness[face_rows])) if face_rows.any() else 0.0
     with np.errstate(invalid="ignore"):
         soft_face = people.seen & (people.sharpness < options.face_blur_ratio * face_reference)
-    shot_medians = [
-        float(shot_sharpness[np.argmax(shot_of_frame == shot.index)])
-        for shot in shots.shots
-        if (shot_of_frame == shot.index).any()
-    ]
-    title_sharpness = float(np.median(shot_medians)) if shot_medians else 0.0
+    # One value per shot: the per-row medians at each shot's first row.
+    _, first_rows = np.unique(shot_of_frame, return_index=True)
+    shot_medians = shot_sharpness[first_rows]
+    title_sharpness = float(np.median(shot_medians)) if len(shot_medians) else 0.0
     soft_pixels = ~people.seen & (
         (content.sharpness < options.blur_ratio * shot_sharpness)
         | (shot_sharpness < options.soft_shot_ratio * title_sharpness)
@@ -606,9 +616,12 @@ def select(
     options = options or SelectionOptions()
     if not 0.0 <= options.diversity <= 1.0:
         raise ValueError("diversity must be between 0 and 1")
-    signals = normalized_signals(frames, shots)
+    # Measured once for both the scores and the filters.
+    content = _content_statistics(frames, shots)
+    people = _People(frames)
+    signals = _signals(frames, content, people)
     scores = _weighted(signals, weights or QualityWeights())
-    rejected = rejection_reasons(frames, shots, options)
+    rejected = _rejections(frames, shots, options, content, people)
     detection = shots
     similarity = _Similarity(frames, options)
     numbers = frames.frame_numbers
@@ -618,7 +631,6 @@ def select(
     # to recognise the shot again later.
     best_of_shot: dict[int, int] = {}
     samples_of_shot: dict[int, npt.NDArray[np.int64]] = {}
-    people = _People(frames)
     shots_with_faces = {int(s) for s in detection.shot_of_frame[people.seen]}
     for shot in detection.shots:
         rows = np.flatnonzero(detection.shot_of_frame == shot.index)

@@ -16,7 +16,13 @@ import math
 from collections.abc import Mapping, Sequence
 
 from thumbsel.artwork.crops import Box
-from thumbsel.people.faces import EYES_CLOSED_BELOW, PROFILE_BEYOND, Face
+from thumbsel.people.faces import (
+    EYES_CLOSED_BELOW,
+    MAIN_FACE_MIN_SHARE,
+    PROFILE_BEYOND,
+    Face,
+    main_faces,
+)
 
 __all__ = [
     "BRIGHT_MIN_BRIGHTNESS",
@@ -60,10 +66,6 @@ surroundings, a wide shot.
 SMILING_MIN_SCORE = 0.5
 """Smile score (0..1, a classifier's probability) from which a face counts as smiling."""
 
-MAIN_FACE_MIN_SHARE = 0.5
-"""A face is one of the picture's main faces when its height is at least this share of
-the largest face's: ``smiling`` and ``eyes-closed`` speak of the main faces only, since a
-blinking extra in the background does not spoil the picture."""
 
 GROUP_MIN_FACES = 3
 """Faces (main faces, as above) from which a picture shows a group."""
@@ -127,14 +129,6 @@ TAG_DEFINITIONS: dict[str, str] = {
     "muted": f"Hasler-Susstrunk colourfulness below {MUTED_MAX_COLORFULNESS:g} (0..255 scale)",
 }
 """Every tag :func:`artwork_tags` can give, in the order it gives them, with its rule."""
-
-
-def main_faces(faces: Sequence[Face]) -> list[Face]:
-    """The faces at least :data:`MAIN_FACE_MIN_SHARE` the height of the largest one."""
-    if not faces:
-        return []
-    largest = max(face.size for face in faces)
-    return [face for face in faces if face.size >= MAIN_FACE_MIN_SHARE * largest]
 
 
 def shot_scale(faces: Sequence[Box] | None, frame_area: int) -> str | None:

@@ -390,14 +390,10 @@ def _card(item: Artwork, named: CandidateFiles) -> _Card:
     for crop in item.crops:
         if crop.canvas not in named.crops:
             raise ValueError(f"no file named for the {crop.canvas} crop of #{candidate.rank}")
-        x0, y0, x1, y1 = crop.box
         crops.append(
             _CropBox(
-                canvas=crop.canvas,
-                left=_percent(100 * x0 / width),
-                top=_percent(100 * y0 / height),
-                width=_percent(100 * (x1 - x0) / width),
-                height=_percent(100 * (y1 - y0) / height),
+                crop.canvas,
+                *_percent_box(crop.box, width, height),
                 link=_local_reference(named.crops[crop.canvas], "crop"),
             )
         )
@@ -417,10 +413,7 @@ def _card(item: Artwork, named: CandidateFiles) -> _Card:
             measurements.append((f"face {number}", f"{box}; {verdict}"))
             boxes.append(
                 _FaceBox(
-                    left=_percent(100 * x0 / width),
-                    top=_percent(100 * y0 / height),
-                    width=_percent(100 * (x1 - x0) / width),
-                    height=_percent(100 * (y1 - y0) / height),
+                    *_percent_box(face.box, width, height),
                     tooltip=(f"Face {number}: {box} px, confidence {face.score:.2f}; {verdict}"),
                     marks=_face_marks(placed),
                 )
@@ -453,6 +446,19 @@ def _card(item: Artwork, named: CandidateFiles) -> _Card:
         measurements=tuple(measurements),
         faces=faces,
         face_boxes=tuple(boxes),
+    )
+
+
+def _percent_box(
+    box: tuple[int, int, int, int], width: int, height: int
+) -> tuple[str, str, str, str]:
+    """``box`` (stored pixels) as left, top, width and height in percent of the picture."""
+    x0, y0, x1, y1 = box
+    return (
+        _percent(100 * x0 / width),
+        _percent(100 * y0 / height),
+        _percent(100 * (x1 - x0) / width),
+        _percent(100 * (y1 - y0) / height),
     )
 
 

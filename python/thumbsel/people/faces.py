@@ -42,7 +42,7 @@ import importlib
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -56,6 +56,7 @@ from thumbsel.errors import FacesUnavailableError, InvalidFrameError
 __all__ = [
     "EYES_CLOSED_BELOW",
     "FRONTAL_WITHIN",
+    "MAIN_FACE_MIN_SHARE",
     "MODELS",
     "PROFILE_BEYOND",
     "RUNTIME_ENV",
@@ -63,6 +64,7 @@ __all__ = [
     "Pose",
     "detect_faces",
     "faces_available",
+    "main_faces",
     "require_faces",
 ]
 
@@ -634,6 +636,20 @@ def _is_cut(box: tuple[float, float, float, float], width: int, height: int) -> 
     return (
         box[0] < -margin or box[1] < -margin or box[2] > width + margin or box[3] > height + margin
     )
+
+
+MAIN_FACE_MIN_SHARE = 0.5
+"""A face is one of the picture's main faces when its height is at least this share of
+the largest face's: ``smiling`` and ``eyes-closed`` speak of the main faces only, since a
+blinking extra in the background does not spoil the picture."""
+
+
+def main_faces(faces: Sequence[Face]) -> list[Face]:
+    """The faces at least :data:`MAIN_FACE_MIN_SHARE` the height of the largest one."""
+    if not faces:
+        return []
+    largest = max(face.size for face in faces)
+    return [face for face in faces if face.size >= MAIN_FACE_MIN_SHARE * largest]
 
 
 def detect_faces(rgb: RGBArray) -> list[Face]:

@@ -48,7 +48,7 @@ import numpy.typing as npt
 from thumbsel.columns import PEOPLE_COLUMNS
 from thumbsel.decode import FrameBatch
 from thumbsel.frames import copies_previous
-from thumbsel.people.faces import Face, detect_faces
+from thumbsel.people.faces import Face, detect_faces, main_faces
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -81,8 +81,6 @@ _COPY_PENALTY = 100.0
 MIN_SAMPLES = 24
 """A short title is sampled more densely, so that about this many frames (or more) are
 looked at."""
-_PROMINENT = 0.5
-"""A face at least this share of the main face's height counts for ``eyes_closed``."""
 
 Detector = Callable[[npt.NDArray[np.uint8]], list[Face]]
 
@@ -108,9 +106,7 @@ def people_columns(faces: Sequence[Face], width: int, height: int) -> dict[str, 
         face_y=(y0 + y1) / 2 / height,
         face_sharpness=main.sharpness,
         face_eyes=main.eyes,
-        eyes_closed=float(
-            sum(face.eyes_closed for face in faces if face.size >= _PROMINENT * main.size)
-        ),
+        eyes_closed=float(sum(face.eyes_closed for face in main_faces(faces))),
         face_smile=main.smiling,
         face_yaw=main.yaw,
         face_cut=float(main.cut),

@@ -54,7 +54,7 @@ import numpy.typing as npt
 
 from thumbsel._core import __version__
 from thumbsel.errors import PersonalizeError, PolicyFileError
-from thumbsel.files import atomic_path
+from thumbsel.files import write_bytes, write_json
 from thumbsel.personalize.features import CandidatesInput, FeatureSpace, ViewerInput
 
 __all__ = [
@@ -335,8 +335,7 @@ class Policy(ABC):
         np.savez(buffer, gram=self.model.gram, target=self.model.target)
         arrays = buffer.getvalue()
         arrays_path = path.with_suffix(".npz")
-        with atomic_path(arrays_path) as temporary:
-            temporary.write_bytes(arrays)
+        write_bytes(arrays_path, arrays)
         document = {
             "format": POLICY_FILE_FORMAT,
             "format_version": POLICY_FILE_VERSION,
@@ -347,8 +346,7 @@ class Policy(ABC):
             "arrays": arrays_path.name,
             "arrays_sha256": hashlib.sha256(arrays).hexdigest(),
         }
-        with atomic_path(path) as temporary:
-            temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        write_json(path, document, sort_keys=True)
         return path
 
 
