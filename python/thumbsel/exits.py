@@ -9,12 +9,14 @@ with one line and the status below.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import signal
 import sys
+import time
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from thumbsel.errors import Terminated
 
@@ -64,7 +66,34 @@ def ignore_stop_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+_REDELIVERY_DELAY = 0.01
+"""Seconds to let a finaliser return before its lost stop is sent again."""
+
+
+def _interrupt_later(signum: signal.Signals) -> None:
+    time.sleep(_REDELIVERY_DELAY)
+    _thread.interrupt_main(signum)
+
+
+def _redeliver(unraisable: Any) -> None:
+    # A signal that lands while a finaliser (a weakref callback, __del__) runs
+    # raises there, where Python can only print "Exception ignored" and go on:
+    # the stop would be lost. Send it again from another thread, so that it is
+    # raised once the finaliser has returned, in ordinary code (should it land
+    # in another finaliser, this runs again). A bare thread: threading.Thread
+    # waits for its start, and the stop would land in that wait, here.
+    stop = unraisable.exc_value
+    if isinstance(stop, KeyboardInterrupt):
+        _thread.start_new_thread(_interrupt_later, (signal.SIGINT,))
+    elif isinstance(stop, Terminated):
+        _thread.start_new_thread(_interrupt_later, (signal.SIGTERM,))
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
 def stop_on_sigterm() -> None:
     """Turn SIGTERM into :class:`~thumbsel.errors.Terminated` in the main thread, as Python
-    already turns SIGINT into ``KeyboardInterrupt``."""
+    already turns SIGINT into ``KeyboardInterrupt``, and make sure neither is lost in a
+    finaliser."""
     signal.signal(signal.SIGTERM, _raise_terminated)
+    sys.unraisablehook = _redeliver
