@@ -20,6 +20,7 @@ import thumbsel
 import videos
 from av.video.reformatter import ColorRange, Colorspace
 from conftest import real_clip
+from PIL import Image
 from thumbsel import decode, errors
 from thumbsel.cli import main
 from thumbsel.decode import DecodeReport, FrameBatch, VideoSource
@@ -741,3 +742,68 @@ def test_matroska_with_a_start_offset_is_not_damaged(offset: int, tmp_path: Path
     assert frames.times[0] == 0.0 and frames.times[-1] == pytest.approx(1.96)
     cut = videos.truncate_file(written.path, tmp_path / "cut.mkv", 0.5)
     assert not thumbsel.analyze(cut, progress=False, faces=False).frames.complete
+
+
+def _pattern_ts(path: Path, seed: int, count: int = 50) -> Path:
+    frames = list(videos.moving_pattern_frames(count, seed=seed))
+    return videos.write_video(path, frames, fps=25, options={"g": "25", "bf": "2"}).path
+
+
+def test_transport_streams_joined_with_cat_are_intact(tmp_path: Path) -> None:
+    """Issue 11: `cat a.ts b.ts` flags one packet at the join (its frame decodes whole)
+    and restarts the clock; that was called damaged, and times went backwards."""
+    parts = [_pattern_ts(tmp_path / f"part{seed}.ts", seed) for seed in (1, 2)]
+    joined = videos.join_files(parts, tmp_path / "joined.ts")
+
+    frames = thumbsel.analyze(joined, progress=False, faces=False).frames
+    assert len(frames) == 100
+    assert frames.complete, frames.decode.summary()
+    assert frames.decode.time_jumps == 1
+    np.testing.assert_allclose(frames.times, np.arange(100) * 0.04, atol=1e-6)
+
+    # The mended times are not the file's own: seeking by them would find the
+    # first part's frame at the same stamp, so frames are read back by counting.
+    with av.open(str(joined)) as container:
+        truth = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    with decode.open_video(joined) as source:
+        read = source.read_rgb([10, 60, 99], [frames.times[i] for i in (10, 60, 99)], seek=False)
+    for index, picture in read.items():
+        np.testing.assert_array_equal(picture, truth[index])
+
+    out = tmp_path / "picks"
+    assert main(["pick", str(joined), "-k", "4", "-o", str(out), "--no-faces"]) == 0
+    candidates = json.loads((out / "candidates.json").read_text())
+    assert {c["shot"] for c in candidates} == {0, 1}, "both parts have usable frames"
+    for candidate in candidates:
+        with Image.open(out / candidate["image"]) as image:
+            still = np.asarray(image.convert("RGB"), dtype=np.int16)
+        errors_by_frame = [np.abs(still - picture).mean() for picture in truth]
+        assert int(np.argmin(errors_by_frame)) == candidate["frame"]
+
+
+@pytest.mark.parametrize(("moved", "pid"), [(1, 0x101), (10, 0x1FF0)], ids=["flipped", "foreign"])
+def test_a_stray_pid_in_a_transport_stream_loses_only_its_packets(
+    moved: int, pid: int, tmp_path: Path
+) -> None:
+    """Issue 11: a flipped PID bit, or a foreign stream's packets, made a stream
+    FFmpeg had not announced, and PyAV's demuxer failed with IndexError at the end."""
+    whole = _pattern_ts(tmp_path / "whole.ts", 3, count=100)
+    packets = whole.stat().st_size // videos.TS_PACKET
+    damaged = videos.move_ts_packets(
+        whole, tmp_path / "damaged.ts", first=packets // 2, count=moved, pid=pid
+    )
+    frames = thumbsel.analyze(damaged, progress=False, faces=False).frames
+    # A lost packet may take its frame along, or leave it patched up.
+    assert 90 <= len(frames) <= 100
+    assert not frames.complete
+    if len(frames) < 100:
+        summary = frames.decode.summary()
+        assert "missing" in summary or "could not be decoded" in summary
+    assert np.all(np.diff(frames.times) > 0)
+
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        code = main(["analyze", str(damaged), "-o", str(tmp_path / "frames.parquet")])
+    assert code == 3
+    assert out.getvalue().count("\n") == 1 and "damaged video" in out.getvalue()
+    assert (tmp_path / "frames.parquet").is_file()

@@ -316,3 +316,35 @@ def overwrite_with_noise(
 def copy_file(source: str | Path, destination: str | Path) -> Path:
     """Copy a file, e.g. to give a text file a video extension."""
     return Path(shutil.copyfile(source, destination))
+
+
+def join_files(parts: Sequence[str | Path], destination: str | Path) -> Path:
+    """Concatenate files byte by byte, as ``cat a.ts b.ts > joined.ts`` does."""
+    destination = Path(destination)
+    destination.write_bytes(b"".join(Path(part).read_bytes() for part in parts))
+    return destination
+
+
+TS_PACKET = 188
+FFMPEG_TS_VIDEO_PID = 0x100  # FFmpeg's muxer puts the first stream here
+
+
+def move_ts_packets(
+    source: str | Path, destination: str | Path, *, first: int, count: int, pid: int
+) -> Path:
+    """Copy a transport stream with ``count`` video packets from packet ``first`` on
+    moved to ``pid``, as a flipped bit in a PID field (or a foreign stream cut in) does."""
+    data = bytearray(Path(source).read_bytes())
+    moved, packet = 0, first
+    while moved < count:
+        start = packet * TS_PACKET
+        if start >= len(data) or data[start] != 0x47:
+            raise ValueError(f"{source}: no sync byte at packet {packet}")
+        if ((data[start + 1] & 0x1F) << 8 | data[start + 2]) == FFMPEG_TS_VIDEO_PID:
+            data[start + 1] = (data[start + 1] & 0xE0) | (pid >> 8)
+            data[start + 2] = pid & 0xFF
+            moved += 1
+        packet += 1
+    destination = Path(destination)
+    destination.write_bytes(bytes(data))
+    return destination

@@ -19,7 +19,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, SupportsInt, cast
 
 import av
 import numpy as np
@@ -69,6 +69,10 @@ _PROBE_PACKET_LIMIT = 300
 _FALLBACK_FRAME_DURATION = 1 / 25
 # Two times closer than this are the same frame (both come from the same pts).
 _TIME_TOLERANCE = 1e-6
+# A transport stream's clock may restart (files joined with cat) or leap;
+# FFmpeg's own tools take a leap of more than 10 s for a restart too.
+_TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT, libavformat/avformat.h
+_CLOCK_LEAP_SECONDS = 10.0
 # How far before a wanted frame successive seek attempts aim, in seconds. The
 # first aims at the frame itself; the later ones step back past keyframes that
 # an index lists by decode time (B-frames present them later) or that a seek
@@ -109,6 +113,8 @@ class _StreamLayout:
     time_base: Fraction
     start_pts: int
     frame_duration: float | None
+    clock_may_restart: bool = False
+    """The format allows timestamp discontinuities (MPEG transport streams)."""
 
 
 def rotate_to_display(picture: npt.NDArray[Any], rotation: int) -> npt.NDArray[Any]:
@@ -241,6 +247,7 @@ class VideoSource:
                 if builder.is_full:
                     yield builder.finish()
                     builder = None
+            report.time_jumps = clock.jumps
             report.finish(demuxer_failed=decoder.demuxer_failed)
             if builder is not None:
                 yield builder.finish()
@@ -254,7 +261,7 @@ class VideoSource:
             raise EmptyVideoError(f"{self.path}: the video stream has no decodable frames{errors}")
 
     def read_rgb(
-        self, indices: Sequence[int], times: Sequence[float]
+        self, indices: Sequence[int], times: Sequence[float], *, seek: bool = True
     ) -> dict[int, npt.NDArray[np.uint8]]:
         """Fetch frames as (H, W, 3) RGB at display size, keyed by decoded index.
 
@@ -263,6 +270,8 @@ class VideoSource:
         frame whose own timestamp matches; frames that seeking cannot confirm
         are taken from a sequential decode instead. A frame that cannot be
         decoded again at all (possible only in damaged files) is left out.
+        ``seek=False`` decodes sequentially throughout: needed when the times are
+        not the file's own (see :attr:`DecodeReport.time_jumps`).
         """
         if len(indices) != len(times):
             raise ValueError(f"got {len(indices)} indices but {len(times)} times")
@@ -272,6 +281,9 @@ class VideoSource:
         wanted = sorted(time_by_index.items(), key=lambda item: (item[1], item[0]))
         found: dict[int, npt.NDArray[np.uint8]] = {}
         if not wanted:
+            return found
+        if not seek:
+            self._read_sequentially(set(time_by_index), found)
             return found
         shared_times = _times_shared_by_several(wanted)
         # A time shared by several frames cannot tell them apart by timestamp.
@@ -396,6 +408,11 @@ class _FrameDecoder:
                     packet = next(packets)
                 except StopIteration:
                     return
+                except IndexError:
+                    # PyAV (18.1) fails in its final flush when a stream appeared
+                    # mid-file, as a stray or flipped PID in a transport stream makes
+                    # one; every packet of ours has been read by then.
+                    packet = None
                 except av.FFmpegError:
                     # The demuxer cannot go on; still drain what the decoder holds.
                     self.demuxer_failed = True
@@ -403,7 +420,7 @@ class _FrameDecoder:
                 if packet is not None:
                     packets_read += 1
                     if packet.is_corrupt:
-                        self._report.decode_errors += 1
+                        self._report.suspect_packets += 1
                     if self.first_keyframe_pts is None and packet.is_keyframe:
                         self.first_keyframe_pts = (
                             packet.pts if packet.pts is not None else packet.dts
@@ -412,6 +429,8 @@ class _FrameDecoder:
                         packet = None
                 try:
                     decoded = decoder.decode(packet)
+                except av.EOFError:
+                    decoded = []  # already drained by the demuxer's own flush
                 except av.FFmpegError:
                     self._report.decode_errors += 1
                     decoded = []
@@ -436,6 +455,10 @@ class _PresentationClock:
         self._start_pts = layout.start_pts
         self._frame_duration = layout.frame_duration or _FALLBACK_FRAME_DURATION
         self._previous: float | None = None
+        self._may_restart = layout.clock_may_restart
+        self._offset = 0.0
+        self.jumps = 0
+        """Restarts mended by :meth:`time_of` so far."""
 
     def exact_time(self, frame: VideoFrame) -> float | None:
         """Time from the frame's own timestamp, or None when it carries none."""
@@ -456,10 +479,21 @@ class _PresentationClock:
         return frame.duration * self._numerator / self._denominator
 
     def time_of(self, frame: VideoFrame) -> float:
-        """Like :meth:`exact_time`, extrapolating from the previous frame when needed."""
+        """Like :meth:`exact_time`, extrapolating from the previous frame when needed,
+        and running on where the clock of a joined transport stream restarts."""
         time = self.exact_time(frame)
         if time is None:
             time = 0.0 if self._previous is None else self._previous + self._frame_duration
+        elif self._may_restart and self._previous is not None:
+            time += self._offset
+            step = time - self._previous
+            # Decoded frames come in presentation order, so a step back is a new
+            # clock; so is a leap past FFmpeg's own threshold for one (10 s).
+            if step < -_TIME_TOLERANCE or step > _CLOCK_LEAP_SECONDS:
+                resumed = self._previous + self._frame_duration
+                self._offset += resumed - time
+                time = resumed
+                self.jumps += 1
         self._previous = time
         return time
 
@@ -735,6 +769,7 @@ def _describe(
         time_base=time_base,
         start_pts=stream.start_time if stream.start_time is not None else 0,
         frame_duration=1 / frame_rate if frame_rate > 0 else None,
+        clock_may_restart=bool(_flag_bits(container.format.flags) & _TS_DISCONT),
     )
     return info, layout
 
@@ -837,3 +872,8 @@ def _keyframe_interval(stream: VideoStream, duration: float | None) -> float:
     if keyframes >= 2 and duration:
         return max(duration / keyframes, 0.1)
     return _DEFAULT_KEYFRAME_INTERVAL
+
+
+def _flag_bits(flags: object) -> int:
+    # PyAV's stubs call the format's flags a Flags enum; at run time they are an int.
+    return int(cast(SupportsInt, flags))

@@ -98,6 +98,17 @@ class DecodeReport:
     frames_decoded: int = 0
     decode_errors: int = 0
     """Packets or frames that failed or came out damaged."""
+    suspect_packets: int = 0
+    """Packets the demuxer flagged as corrupt. :meth:`finish` counts them as
+    decode errors, except one per clock restart when no frame went missing:
+    transport streams joined with ``cat`` flag the packet at the join, and its
+    frame decodes whole."""
+    missing_frames: int = 0
+    """Frames missing between decoded ones, judged from the frame timing."""
+    time_jumps: int = 0
+    """Times the stream's clock restarted or leapt (joined transport streams),
+    mended so that frame times run on; the file's timestamps then no longer
+    equal the frames' times, and frames are found again by counting, not seeking."""
     stopped_early: bool = False
     """Decoding ended on an error, or the data ended well before the declared duration."""
     frames_short: bool = False
@@ -162,6 +173,8 @@ class DecodeReport:
             text += f"; {amount} of the video could not be decoded"
         elif self.stopped_early:
             text += "; decoding stopped early"
+        elif self.missing_frames and not self.complete:
+            text += f"; {plural(self.missing_frames, 'frame')} missing"
         if self.decode_errors:
             errors = plural(self.decode_errors, "decode error")
             text += f" ({errors})" if ";" in text else f"; {errors}"
@@ -175,6 +188,8 @@ class DecodeReport:
         hole = time - expected
         if self.frame_duration and hole > (_HOLE_IN_FRAMES - 1) * self.frame_duration:
             self.skipped_time += hole
+        if self.frame_duration and hole > 0.5 * self.frame_duration:
+            self.missing_frames += round(hole / self.frame_duration)
         if self.first_time is None:
             self.first_time = time
         if self.last_time is None or time >= self.last_time:
@@ -184,6 +199,8 @@ class DecodeReport:
 
     def finish(self, *, demuxer_failed: bool) -> None:
         """Judge the pass once the stream has ended (or failed)."""
+        joins = 0 if self.missing_frames else self.time_jumps
+        self.decode_errors += max(0, self.suspect_packets - joins)
         shortfall = None
         covered_until = self.covered_until
         if self.expected_duration is not None:

@@ -117,7 +117,11 @@ def describe_artwork(
     # the analysis was given, whatever that was.
     budget = max(DEFAULT_MAX_PIXELS, frames.video.width * frames.video.height)
     with open_video(frames.path, max_pixels=budget) as source:
-        pictures = source.read_rgb([c.frame for c in candidates], [c.time for c in candidates])
+        pictures = source.read_rgb(
+            [c.frame for c in candidates],
+            [c.time for c in candidates],
+            seek=not frames.decode.time_jumps,
+        )
     described = []
     for candidate in candidates:
         picture = pictures.get(candidate.frame)
