@@ -14,7 +14,9 @@ README = PACKAGE.parents[1] / "README.md"
 # The flow, bottom first. A module may import from its own layer's package
 # and from layers below it, never from one above.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"_core", "errors", "files", "timecode", "text", "arguments", "video", "exits"}),
+    frozenset(
+        {"_core", "errors", "files", "timecode", "text", "arguments", "video", "exits", "memory"}
+    ),
     frozenset({"columns"}),
     frozenset({"frames"}),
     frozenset({"decode"}),

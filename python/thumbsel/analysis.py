@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,13 @@ from thumbsel.decode import DEFAULT_MAX_PIXELS, open_video
 from thumbsel.errors import EmptyVideoError
 from thumbsel.features import default_batch_size, extract_features, set_threads
 from thumbsel.frames import FrameTable, SourceFile
-from thumbsel.people import DEFAULT_INTERVAL, PeopleSampler, faces_available, require_faces
+from thumbsel.people import (
+    DEFAULT_INTERVAL,
+    PeopleSampler,
+    faces_installed,
+    require_faces,
+    why_faces_unavailable,
+)
 from thumbsel.video import DecodeReport, VideoInfo
 
 __all__ = ["Analysis", "analyze"]
@@ -74,7 +81,8 @@ def analyze(
     bar on stderr (default: only when stderr is a terminal). ``faces=None``
     samples frames for people (:mod:`thumbsel.people.sample`, one every
     ``people_interval`` seconds of a long take) when the ``faces`` extra is
-    installed, ``True`` insists on it, ``False`` leaves the people columns
+    installed and can run (installed but short of memory, it warns and leaves
+    them out), ``True`` insists on it, ``False`` leaves the people columns
     null. Frames above ``max_pixels`` are refused before decoding
     (:class:`~thumbsel.errors.VideoTooLargeError`). Raises a
     :class:`~thumbsel.errors.ThumbselError` subclass for unreadable input; a
@@ -85,7 +93,12 @@ def analyze(
     if threads is not None:
         set_threads(threads)
     if faces is None:
-        faces = faces_available()
+        reason = why_faces_unavailable()
+        if reason is not None and faces_installed():
+            # Asked for by default, installed, yet unable to run (memory, a broken
+            # model): the pixels still rank the frames, and the user is told.
+            warnings.warn(f"people left out: {reason}", stacklevel=2)
+        faces = reason is None
     elif faces:
         require_faces()
     with contextlib.ExitStack() as stack:
@@ -138,6 +151,7 @@ def analyze(
         seconds=time.perf_counter() - started,
         people_samples=sampler.samples if sampler is not None else 0,
         people_seconds=sampler.seconds if sampler is not None else 0.0,
+
     )
 
 

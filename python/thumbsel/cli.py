@@ -305,6 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         _say(f"error: {error.filename or ''}: {error.strerror or error}".replace(": :", ":"))
         return EXIT_ERROR
+    except MemoryError as error:
+        # NumPy, Arrow and the face runtimes raise their own MemoryError (ours,
+        # OutOfMemoryError, is a ThumbselError and says more, above).
+        _say(f"error: out of memory ({error}); check the memory limit (ulimit -v)")
+        return EXIT_ERROR
     except Exception as error:
         if os.environ.get("THUMBSEL_DEBUG"):
             raise

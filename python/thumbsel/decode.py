@@ -36,9 +36,11 @@ from av.video.stream import VideoStream
 from thumbsel.errors import (
     EmptyVideoError,
     NoVideoStreamError,
+    OutOfMemoryError,
     VideoOpenError,
     VideoTooLargeError,
 )
+from thumbsel.memory import can_reserve
 from thumbsel.text import plural
 from thumbsel.video import DecodeReport, MatrixName, VideoInfo
 
@@ -73,6 +75,10 @@ _TIME_TOLERANCE = 1e-6
 # FFmpeg's own tools take a leap of more than 10 s for a restart too.
 _TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT, libavformat/avformat.h
 _CLOCK_LEAP_SECONDS = 10.0
+# Under an address-space limit FFmpeg's frame threads report failed
+# allocations as invalid data; if this much cannot be reserved either, a
+# decode error means memory ran out, not that the file is damaged.
+_DECODE_HEADROOM = 64 << 20
 # How far before a wanted frame successive seek attempts aim, in seconds. The
 # first aims at the frame itself; the later ones step back past keyframes that
 # an index lists by decode time (B-frames present them later) or that a seek
@@ -237,6 +243,8 @@ class VideoSource:
                 time = clock.time_of(frame)
                 try:
                     planes = converter.planes(frame)
+                except av.error.MemoryError as error:
+                    raise _out_of_memory(self.path) from error
                 except av.FFmpegError:
                     report.decode_errors += 1
                     continue
@@ -431,7 +439,11 @@ class _FrameDecoder:
                     decoded = decoder.decode(packet)
                 except av.EOFError:
                     decoded = []  # already drained by the demuxer's own flush
-                except av.FFmpegError:
+                except av.error.MemoryError as error:
+                    raise _out_of_memory(self._container.name) from error
+                except av.FFmpegError as error:
+                    if not can_reserve(_DECODE_HEADROOM):
+                        raise _out_of_memory(self._container.name) from error
                     self._report.decode_errors += 1
                     decoded = []
                 for frame in decoded:
@@ -662,6 +674,8 @@ def _open_container(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> InputCon
         raise VideoOpenError(f"{path}: is a directory, not a video file") from error
     except PermissionError as error:
         raise VideoOpenError(f"{path}: permission denied") from error
+    except av.error.MemoryError as error:
+        raise _out_of_memory(path) from error
     except av.FFmpegError as error:
         raise VideoOpenError(f"{path}: not a video FFmpeg can read") from error
     except OSError as error:
@@ -877,3 +891,12 @@ def _keyframe_interval(stream: VideoStream, duration: float | None) -> float:
 def _flag_bits(flags: object) -> int:
     # PyAV's stubs call the format's flags a Flags enum; at run time they are an int.
     return int(cast(SupportsInt, flags))
+
+
+def _out_of_memory(path: str) -> OutOfMemoryError:
+    # FFmpeg says ENOMEM for a failed allocation: under a memory limit that used
+    # to be counted as a damaged packet, and the video called damaged.
+    return OutOfMemoryError(
+        f"{path}: out of memory while decoding (check the memory limit, or lower "
+        "--max-pixels to refuse frames this large)"
+    )

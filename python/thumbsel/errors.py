@@ -19,6 +19,7 @@ __all__ = [
     "ImpressionLogError",
     "InvalidFrameError",
     "NoVideoStreamError",
+    "OutOfMemoryError",
     "OutputError",
     "PersonalizeError",
     "PolicyFileError",
@@ -58,7 +59,13 @@ class FrameTableError(ThumbselError, ValueError):
 
 
 class FacesUnavailableError(ThumbselError):
-    """Face detection was asked for, but OpenCV (the ``faces`` extra) is not installed."""
+    """Face detection was asked for, but cannot run: OpenCV (the ``faces`` extra) is
+    not installed, or its models cannot be loaded (too little memory, say)."""
+
+
+class OutOfMemoryError(ThumbselError, MemoryError):
+    """Memory ran out (the machine's, or a limit such as ``ulimit -v``): not damage
+    in the input, and nothing was written."""
 
 
 class OutputError(ThumbselError):

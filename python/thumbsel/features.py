@@ -20,7 +20,8 @@ import pyarrow as pa
 from thumbsel import _core
 from thumbsel.columns import CORE_COLUMNS, DECODE_COLUMNS, HISTOGRAM_BINS
 from thumbsel.decode import FrameBatch, VideoSource
-from thumbsel.errors import InvalidFrameError
+from thumbsel.errors import InvalidFrameError, OutOfMemoryError
+from thumbsel.memory import can_reserve
 
 __all__ = [
     "FeatureExtractor",
@@ -154,6 +155,17 @@ def extract_features(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     info = source.info
+    # Batches in flight (decoding, queued, scoring) plus the scoring threads'
+    # heaps. Where this much cannot be reserved, a native allocation would fail
+    # mid-pass, and Rust aborts the process on a failed allocation.
+    needed = (
+        _WORKING_SPACE + (_PREFETCH_BATCHES + 2) * batch_size * info.width * info.height * 3 // 2
+    )
+    if not can_reserve(needed):
+        raise OutOfMemoryError(
+            f"{source.path}: too little memory left to analyse it (about "
+            f"{needed >> 20} MiB of address space needed; see ulimit -v)"
+        )
     extractor = FeatureExtractor(full_range=info.full_range, matrix=info.matrix)
     schema = pa.schema([entry.field() for entry in DECODE_COLUMNS + CORE_COLUMNS])
     record_batches: list[pa.RecordBatch] = []
@@ -168,6 +180,11 @@ def extract_features(
 
 
 _BATCH_BYTES = 24 * 1024 * 1024
+# Scratch of the decoding and scoring threads (glibc reserves a heap arena
+# per thread). Measured under ulimit -v on bikes.mp4 with 2 cores: the pass
+# ran with 360 MiB of address space left at its start, and with 260 MiB a
+# small allocation in Rust failed, which aborts the process.
+_WORKING_SPACE = 256 << 20
 
 
 def default_batch_size(width: int, height: int) -> int:

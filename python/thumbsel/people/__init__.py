@@ -5,7 +5,14 @@ shipped with thumbsel); :mod:`~thumbsel.people.sample` runs them on a sample
 of frames during the feature pass, so that selection knows each shot's people.
 """
 
-from thumbsel.people.faces import Face, detect_faces, faces_available, require_faces
+from thumbsel.people.faces import (
+    Face,
+    detect_faces,
+    faces_available,
+    faces_installed,
+    require_faces,
+    why_faces_unavailable,
+)
 from thumbsel.people.sample import DEFAULT_INTERVAL, PeopleSampler
 
 __all__ = [
@@ -14,5 +21,7 @@ __all__ = [
     "PeopleSampler",
     "detect_faces",
     "faces_available",
+    "faces_installed",
     "require_faces",
+    "why_faces_unavailable",
 ]

@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import math
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -52,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from thumbsel.errors import FacesUnavailableError, InvalidFrameError
+from thumbsel.memory import can_reserve
 
 __all__ = [
     "EYES_CLOSED_BELOW",
@@ -222,7 +225,22 @@ _loaded: _Stack | None = None
 _load_lock = threading.Lock()
 
 
+# Address space that importing OpenCV, loading the four models and running
+# them take (470 MiB measured, VmSize, either runtime), plus the feature pass
+# beside them. Short of it, importing OpenCV crashes the process (a
+# segmentation fault under ulimit -v), which nothing can catch, and with a
+# little more, allocations fail at random in NumPy, OpenBLAS or Rust
+# (measured on bikes.mp4 under limits of 1.2 and 1.4 GiB).
+FACE_STACK_ADDRESS_SPACE = 1280 << 20
+_TOO_LITTLE_MEMORY = (
+    "too little memory left for the face models (with the feature pass they need "
+    f"about {FACE_STACK_ADDRESS_SPACE >> 20} MiB of address space; see ulimit -v)"
+)
+
+
 def _import_cv2() -> ModuleType | None:
+    if "cv2" not in sys.modules and not can_reserve(FACE_STACK_ADDRESS_SPACE):
+        raise FacesUnavailableError(_TOO_LITTLE_MEMORY)
     try:
         cv2 = importlib.import_module("cv2")
     except ImportError:
@@ -230,16 +248,32 @@ def _import_cv2() -> ModuleType | None:
     return cv2 if hasattr(getattr(cv2, "dnn", None), "readNetFromTFLite") else None
 
 
+def why_faces_unavailable() -> str | None:
+    """None when :func:`detect_faces` can run; else, in one line, why not: OpenCV 4.8+
+    (the ``faces`` extra) missing, too little memory, or a model that will not load."""
+    try:
+        _stack()
+    except FacesUnavailableError as error:
+        return str(error)
+    return None
+
+
 def faces_available() -> bool:
-    """Whether :func:`detect_faces` can run (OpenCV 4.8+ with its TFLite importer)."""
-    return _import_cv2() is not None
+    """Whether :func:`detect_faces` can run (see :func:`why_faces_unavailable`)."""
+    return why_faces_unavailable() is None
+
+
+def faces_installed() -> bool:
+    """Whether the ``faces`` extra is installed, whether or not it can run now."""
+    return importlib.util.find_spec("cv2") is not None
 
 
 def require_faces() -> None:
-    """Raise :class:`~thumbsel.errors.FacesUnavailableError`, saying what to install,
-    unless :func:`detect_faces` can run."""
-    if not faces_available():
-        raise FacesUnavailableError(_INSTALL_HINT)
+    """Raise :class:`~thumbsel.errors.FacesUnavailableError`, saying why (what to
+    install, or what ran out), unless :func:`detect_faces` can run."""
+    reason = why_faces_unavailable()
+    if reason is not None:
+        raise FacesUnavailableError(reason)
 
 
 def _anchors(size: int, strides: tuple[int, ...], per_layer: int) -> npt.NDArray[np.float32]:
@@ -333,12 +367,12 @@ def _read(cv2: ModuleType, litert: Any, name: str) -> Any:
             with _native_stderr_silenced():
                 interpreter = litert.Interpreter(model_path=str(path), num_threads=1)
                 interpreter.allocate_tensors()
-        except (RuntimeError, ValueError) as error:
+        except (RuntimeError, ValueError, MemoryError) as error:
             raise FacesUnavailableError(f"LiteRT cannot read {name} ({error})") from None
         return interpreter
     try:
         return cv2.dnn.readNetFromTFLite(str(path))
-    except cv2.error as error:
+    except (cv2.error, MemoryError) as error:
         raise FacesUnavailableError(
             f"OpenCV {cv2.__version__} cannot read {name} ({error}); {_INSTALL_HINT}"
         ) from None
