@@ -24,6 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"people"}),
     frozenset({"analysis"}),
     frozenset({"shots"}),
+    frozenset({"cast"}),
     frozenset({"select"}),
     frozenset({"artwork"}),
     frozenset({"outputs"}),

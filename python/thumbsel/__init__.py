@@ -29,7 +29,14 @@ from thumbsel._core import BUILD_PROFILE, __version__
 
 if TYPE_CHECKING:
     from thumbsel.analysis import Analysis, analyze
-    from thumbsel.artwork import Artwork, ArtworkFace, Crop, describe_artwork
+    from thumbsel.artwork import (
+        Artwork,
+        ArtworkFace,
+        Crop,
+        character_portraits,
+        describe_artwork,
+    )
+    from thumbsel.cast import Cast, CastOptions, Character, find_cast
     from thumbsel.decode import open_video, probe
     from thumbsel.errors import (
         EmptyVideoError,
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
         FrameTableError,
         InvalidFrameError,
         NoVideoStreamError,
+        OutOfMemoryError,
         OutputError,
         ThumbselError,
         VideoOpenError,
@@ -54,7 +62,8 @@ if TYPE_CHECKING:
 # handlers) does not load PyAV, Arrow and every stage.
 _HOMES = {
     "analysis": ("Analysis", "analyze"),
-    "artwork": ("Artwork", "ArtworkFace", "Crop", "describe_artwork"),
+    "artwork": ("Artwork", "ArtworkFace", "Crop", "character_portraits", "describe_artwork"),
+    "cast": ("Cast", "CastOptions", "Character", "find_cast"),
     "decode": ("open_video", "probe"),
     "errors": (
         "EmptyVideoError",
@@ -62,6 +71,7 @@ _HOMES = {
         "FrameTableError",
         "InvalidFrameError",
         "NoVideoStreamError",
+        "OutOfMemoryError",
         "OutputError",
         "ThumbselError",
         "VideoOpenError",
@@ -82,6 +92,9 @@ __all__ = [
     "Artwork",
     "ArtworkFace",
     "Candidate",
+    "Cast",
+    "CastOptions",
+    "Character",
     "Crop",
     "DecodeReport",
     "EmptyVideoError",
@@ -91,6 +104,7 @@ __all__ = [
     "InvalidFrameError",
     "Letterbox",
     "NoVideoStreamError",
+    "OutOfMemoryError",
     "OutputError",
     "QualityWeights",
     "Selection",
@@ -105,9 +119,11 @@ __all__ = [
     "VideoTooLargeError",
     "__version__",
     "analyze",
+    "character_portraits",
     "describe_artwork",
     "detect_faces",
     "detect_shots",
+    "find_cast",
     "frame_features",
     "hash_hex",
     "open_video",

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from thumbsel.columns import column
 from thumbsel.decode import DEFAULT_MAX_PIXELS, open_video
-from thumbsel.errors import EmptyVideoError
+from thumbsel.errors import EmptyVideoError, FacesUnavailableError
 from thumbsel.features import default_batch_size, extract_features, set_threads
 from thumbsel.frames import FrameTable, SourceFile
 from thumbsel.people import (
@@ -27,6 +27,7 @@ from thumbsel.people import (
     require_faces,
     why_faces_unavailable,
 )
+from thumbsel.people.identity import identity_installed, identity_model
 from thumbsel.video import DecodeReport, VideoInfo
 
 __all__ = ["Analysis", "analyze"]
@@ -43,6 +44,11 @@ class Analysis:
     """Frames the face models looked at (0 when faces were off)."""
     people_seconds: float = 0.0
     """Time the face worker spent on them, alongside the scoring threads."""
+    sightings: pa.Table | None = None
+    """Every face on those frames, tracked, with one identity embedding per track
+    (:mod:`thumbsel.people.tracks`); None when the cast was not looked for."""
+    people_embedded: int = 0
+    """Tracks embedded (the cast's share of the face worker's time)."""
 
     @property
     def path(self) -> str:
@@ -73,6 +79,7 @@ def analyze(
     faces: bool | None = None,
     people_interval: float = DEFAULT_INTERVAL,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    cast: bool | None = None,
 ) -> Analysis:
     """Decode ``path`` once and measure every frame, and the people on a sample of them.
 
@@ -83,7 +90,9 @@ def analyze(
     ``people_interval`` seconds of a long take) when the ``faces`` extra is
     installed and can run (installed but short of memory, it warns and leaves
     them out), ``True`` insists on it, ``False`` leaves the people columns
-    null. Frames above ``max_pixels`` are refused before decoding
+    null. ``cast`` follows the faces (``None``: when the ``cast`` extra is
+    installed too): it tracks them and embeds one face per track, for
+    :func:`thumbsel.cast.find_cast`. Frames above ``max_pixels`` are refused before decoding
     (:class:`~thumbsel.errors.VideoTooLargeError`). Raises a
     :class:`~thumbsel.errors.ThumbselError` subclass for unreadable input; a
     damaged file yields what could be decoded, with ``frames.decode`` saying
@@ -101,12 +110,19 @@ def analyze(
         faces = reason is None
     elif faces:
         require_faces()
+    identity = None
+    if cast or (cast is None and faces and identity_installed()):
+        if not faces:
+            raise FacesUnavailableError("knowing the cast needs the faces: drop faces=False")
+        identity = identity_model()
     with contextlib.ExitStack() as stack:
         opened = open_video(path, threads=decode_threads, max_pixels=max_pixels)
         source = stack.enter_context(opened)
         sampler = (
             stack.enter_context(
-                PeopleSampler(interval=people_interval, duration=source.info.duration)
+                PeopleSampler(
+                    interval=people_interval, duration=source.info.duration, identity=identity
+                )
             )
             if faces
             else None
@@ -151,7 +167,8 @@ def analyze(
         seconds=time.perf_counter() - started,
         people_samples=sampler.samples if sampler is not None else 0,
         people_seconds=sampler.seconds if sampler is not None else 0.0,
-
+        sightings=sampler.sightings if sampler is not None else None,
+        people_embedded=sampler.embedded if sampler is not None else 0,
     )
 
 

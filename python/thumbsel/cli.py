@@ -20,10 +20,13 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyarrow as pa
+
 from thumbsel import _core
 from thumbsel.analysis import analyze
 from thumbsel.arguments import bounded_float, output_path, whole_number
-from thumbsel.artwork import describe_artwork
+from thumbsel.artwork import character_portraits, describe_artwork
+from thumbsel.cast import find_cast, load_series_cast, name_from_gallery, name_from_series
 from thumbsel.decode import DEFAULT_MAX_PIXELS, MAX_MAX_PIXELS
 from thumbsel.errors import OutputError, Terminated, ThumbselError
 from thumbsel.exits import (
@@ -41,8 +44,9 @@ from thumbsel.outputs import write_pick
 from thumbsel.outputs.pick import candidate_files
 from thumbsel.outputs.tables import write_shots_csv
 from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
+from thumbsel.people.tracks import read_sightings
 from thumbsel.personalize import commands as personalize_commands
-from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, select
+from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, SelectionOptions, select
 from thumbsel.shots import ShotDetection, ShotOptions, detect_shots
 from thumbsel.timecode import timecode
 
@@ -173,6 +177,47 @@ def _parser() -> argparse.ArgumentParser:
         help="quality weights, e.g. sharpness=0.5,colorfulness=0.3 (unnamed ones keep "
         f"their defaults: {defaults})",
     )
+    cast = pick_cmd.add_argument_group(
+        "cast", "who the faces are (needs the cast extra: pip install 'thumbsel[cast]')"
+    )
+    cast.add_argument(
+        "--no-cast",
+        dest="cast",
+        action="store_false",
+        help="do not tell the characters apart (default: on when the cast extra is installed)",
+    )
+    cast.add_argument(
+        "--per-character",
+        type=whole_number(0, MAX_K),
+        default=SelectionOptions().per_character,
+        metavar="N",
+        help="candidates each top character is the clear subject of, before the rest "
+        "(default: 1; 0: none)",
+    )
+    cast.add_argument(
+        "--character",
+        metavar="ID",
+        help="only candidates of this character (an id such as c2, or a name from --cast)",
+    )
+    cast.add_argument(
+        "--cast",
+        dest="gallery",
+        metavar="DIR",
+        help="name the characters from reference photos: DIR/<name>/*.jpg",
+    )
+    cast.add_argument(
+        "--series-cast",
+        metavar="CHARACTERS_JSON",
+        help="keep the ids and names of the characters of another episode "
+        "(the characters.json of its pick)",
+    )
+    cast.add_argument(
+        "--no-embeddings",
+        dest="embeddings",
+        action="store_false",
+        help="leave the identity embeddings (biometric data) out of characters.json "
+        "and faces.parquet",
+    )
     pick_cmd.set_defaults(run=_pick)
 
     shots_cmd = commands.add_parser("shots", help="list the shots and how each one begins")
@@ -192,12 +237,16 @@ def _say(message: str) -> None:
     print(f"thumbsel: {' '.join(message.split())}", file=sys.stderr)
 
 
-def _frames(arguments: argparse.Namespace) -> tuple[FrameTable, dict[str, float]]:
-    """The frame table, read back from ``--frames`` or measured now; and the seconds it took."""
+def _frames(
+    arguments: argparse.Namespace,
+) -> tuple[FrameTable, dict[str, float], pa.Table | None]:
+    """The frame table, read back from ``--frames`` or measured now; the seconds it took;
+    and the faces sighted (with ``--frames``, the ``faces.parquet`` beside it)."""
     started = time.perf_counter()
     if getattr(arguments, "frames", None):
         frames = FrameTable.read_parquet(arguments.frames).for_video(arguments.video)
-        return frames, {"read_frames": time.perf_counter() - started}
+        sightings = read_sightings(Path(arguments.frames).with_name("faces.parquet"))
+        return frames, {"read_frames": time.perf_counter() - started}, sightings
     analysis = analyze(
         arguments.video,
         batch_size=arguments.batch_size,
@@ -206,13 +255,15 @@ def _frames(arguments: argparse.Namespace) -> tuple[FrameTable, dict[str, float]
         faces=None if arguments.faces else False,
         people_interval=arguments.people_interval,
         max_pixels=arguments.max_pixels,
+        cast=None if getattr(arguments, "cast", False) and arguments.faces else False,
     )
     # The people worker runs beside the scoring threads, inside the analysis time.
-    return analysis.frames, {"analyze": analysis.seconds, "people": analysis.people_seconds}
+    timings = {"analyze": analysis.seconds, "people": analysis.people_seconds}
+    return analysis.frames, timings, analysis.sightings
 
 
 def _analyze(arguments: argparse.Namespace) -> int:
-    frames, _ = _frames(arguments)
+    frames, _, _ = _frames(arguments)
     frames.to_parquet(arguments.output)
     if not arguments.quiet:
         print(f"{len(frames)} frames -> {arguments.output}")
@@ -220,7 +271,7 @@ def _analyze(arguments: argparse.Namespace) -> int:
 
 
 def _shots(arguments: argparse.Namespace) -> int:
-    frames, _ = _frames(arguments)
+    frames, _, _ = _frames(arguments)
     shots = detect_shots(frames, ShotOptions(min_shot_frames=arguments.min_shot_frames))
     if arguments.csv:
         write_shots_csv(shots.shots, arguments.csv)
@@ -236,15 +287,50 @@ def _shots(arguments: argparse.Namespace) -> int:
 def _pick(arguments: argparse.Namespace) -> int:
     if Path(arguments.output).is_file():
         raise OutputError(f"{arguments.output}: exists and is not a directory")
-    frames, timings = _frames(arguments)
+    series = load_series_cast(Path(arguments.series_cast)) if arguments.series_cast else None
+    frames, timings, sightings = _frames(arguments)
     clock = time.perf_counter()
     shots = detect_shots(frames, ShotOptions(min_shot_frames=arguments.min_shot_frames))
-    selection = select(frames, shots, arguments.k, weights=arguments.weights)
+    cast = None
+    if arguments.cast and sightings is not None:
+        try:
+            cast = find_cast(frames, shots, sightings)
+        except ValueError as error:
+            raise ThumbselError(f"{arguments.frames or arguments.video}: {error}") from None
+        if series is not None:
+            cast = name_from_series(cast, series)
+        if arguments.gallery:
+            cast = name_from_gallery(cast, Path(arguments.gallery))
+        timings["cast"] = time.perf_counter() - clock
+    elif arguments.character or arguments.gallery or arguments.series_cast:
+        raise ThumbselError(
+            "--character, --cast and --series-cast need the cast: install thumbsel[cast], "
+            "and keep the faces on"
+        )
+    options = SelectionOptions(per_character=arguments.per_character, character=arguments.character)
+    try:
+        selection = select(
+            frames, shots, arguments.k, weights=arguments.weights, options=options, cast=cast
+        )
+    except ValueError as error:
+        raise ThumbselError(str(error)) from None
     timings["select"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    artwork = describe_artwork(frames, shots, selection, faces=None if arguments.faces else False)
+    faces = None if arguments.faces else False
+    artwork = describe_artwork(frames, shots, selection, faces=faces, cast=cast)
+    portraits = character_portraits(frames, cast) if cast is not None else None
     timings["artwork"] = time.perf_counter() - clock
-    target = write_pick(frames, shots, selection, artwork, arguments.output, timings=timings)
+    target = write_pick(
+        frames,
+        shots,
+        selection,
+        artwork,
+        arguments.output,
+        timings=timings,
+        cast=cast,
+        portraits=portraits,
+        embeddings=arguments.embeddings,
+    )
     if not arguments.quiet:
         candidates = selection.candidates
         source = f" (frames from {arguments.frames})" if arguments.frames else ""

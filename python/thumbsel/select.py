@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from thumbsel.cast import Cast
 from thumbsel.frames import FrameTable, copies_previous
 from thumbsel.shots import ShotDetection
 
@@ -90,8 +91,10 @@ FILTERS = (
     "motion",
     "eyes-closed",
     "face-cut",
+    "other-subject",
 )
-"""Rejection reasons, in the order they are checked."""
+"""Rejection reasons, in the order they are checked (``other-subject``: when picks
+of one character are asked for, frames where another is the main face, or none)."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,15 @@ class SelectionOptions:
     """... and their heights differ by at most this share ..."""
     same_face_turn: float = 20.0
     """... and the head is turned the same way to within this many degrees."""
+    per_character: int = 1
+    """With a cast, candidates that each of the top characters is the clear subject
+    of, before the rest are chosen for variety (0: no coverage)."""
+    character: str | None = None
+    """Only frames whose main face is this character (label or id)."""
+    subject_height: float = 0.1
+    """A clear subject's face is at least this share of the frame height ..."""
+    subject_yaw: float = 45.0
+    """... and turned at most this many degrees from the camera."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +261,10 @@ class Selection:
     """Shot index -> the better shot it duplicates."""
     shortfall: str | None = None
     """Why there are fewer than k candidates, or None when there are k."""
+    uncovered: tuple[str, ...] = ()
+    """Top characters of the cast that no candidate shows as its clear subject: none
+    of their frames passed the filters (soft, eyes closed...) with the face large
+    and frontal enough."""
 
     def rejected_counts(self) -> dict[str, int]:
         """Frames removed by each filter (every filter listed, zero included)."""
@@ -601,10 +617,14 @@ def select(
     *,
     weights: QualityWeights | None = None,
     options: SelectionOptions | None = None,
+    cast: Cast | None = None,
 ) -> Selection:
     """Filter, score and choose up to ``k`` candidates, best first (see the module notes).
 
-    ``shots`` is :func:`~thumbsel.shots.detect_shots` of the same ``frames``.
+    ``shots`` is :func:`~thumbsel.shots.detect_shots` of the same ``frames``;
+    ``cast`` (:func:`~thumbsel.cast.find_cast` of them) makes the top
+    characters each the clear subject of ``options.per_character`` candidates
+    first, the lead first, and lets ``options.character`` ask for one of them.
     """
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be within 1..{MAX_K}, got {k}")
@@ -616,12 +636,28 @@ def select(
     options = options or SelectionOptions()
     if not 0.0 <= options.diversity <= 1.0:
         raise ValueError("diversity must be between 0 and 1")
+    if not 0 <= options.per_character <= MAX_K:
+        raise ValueError(f"per_character must be within 0..{MAX_K}")
+    if options.character is not None and (
+        cast is None or cast.character(options.character) is None
+    ):
+        known = ", ".join(c.label for c in cast.characters) if cast else ""
+        raise ValueError(
+            f"no character {options.character!r} in this title"
+            + (f" (its cast: {known})" if known else " (no cast was found)")
+        )
     # Measured once for both the scores and the filters.
     content = _content_statistics(frames, shots)
     people = _People(frames)
     signals = _signals(frames, content, people)
     scores = _weighted(signals, weights or QualityWeights())
     rejected = _rejections(frames, shots, options, content, people)
+    subject = _subjects(frames, cast, people, options)
+    if options.character is not None and cast is not None:
+        wanted = cast.character(options.character)
+        for row, label in enumerate(subject):
+            if rejected[row] is None and (wanted is None or label != wanted.label):
+                rejected[row] = "other-subject"
     detection = shots
     similarity = _Similarity(frames, options)
     numbers = frames.frame_numbers
@@ -662,9 +698,45 @@ def select(
         else:
             duplicate_shots[shot_index] = original
 
-    # 5. Maximal marginal relevance over the surviving shots.
-    pool = [best_of_shot[s] for s in kept]
+    # 4b. The cast first: each top character the clear subject of a candidate,
+    # from a shot of its own, the lead first. Half the picks at most, so that
+    # variety still has room.
     chosen: list[int] = []
+    coverage: dict[int, str] = {}
+    uncovered: list[str] = []
+    if cast is not None and options.per_character and options.character is None:
+        used_shots: set[int] = set()
+        kept_shots = set(kept)
+        top = cast.characters[: max(1, math.ceil(k / 2) // options.per_character)]
+        for character in top:
+            offers = sorted(
+                (
+                    r
+                    for r in range(len(rejected))
+                    if rejected[r] is None
+                    and subject[r] == character.label
+                    and int(detection.shot_of_frame[r]) in kept_shots
+                ),
+                key=lambda r: (-scores[r], r),
+            )
+            taken = 0
+            for row in offers:
+                if taken == options.per_character or len(chosen) == k:
+                    break
+                shot_index = int(detection.shot_of_frame[row])
+                if shot_index in used_shots:
+                    continue
+                chosen.append(row)
+                coverage[row] = character.label
+                used_shots.add(shot_index)
+                taken += 1
+            if not taken:
+                uncovered.append(character.label)
+        best_of_shot.update({int(detection.shot_of_frame[r]): r for r in coverage})
+
+    # 5. Maximal marginal relevance over the surviving shots.
+    taken_shots = {int(detection.shot_of_frame[r]) for r in chosen}
+    pool = [best_of_shot[s] for s in kept if s not in taken_shots]
     closest: dict[int, tuple[float, int]] = {}
     while pool and len(chosen) < k:
 
@@ -723,12 +795,19 @@ def select(
         shot_index = shot_by_row[row]
         shot = detection.shots[shot_index]
         where = f"shot {shot_index} (frames {shot.start_frame}-{shot.end_frame - 1})"
+        if row in coverage:
+            label = coverage[row]
+            lead = cast is not None and cast.lead is not None and cast.lead.label == label
+            first = (
+                f"shows {label}{' (the lead)' if lead else ''} as its clear subject: "
+                f"the cast's top characters each get a candidate, from {where}"
+            )
+        elif row in extra:
+            first = f"another moment of {where}: the title has fewer distinct shots than {k}"
+        else:
+            first = f"best of {where}"
         reasons = [
-            (
-                f"another moment of {where}: the title has fewer distinct shots than {k}"
-                if row in extra
-                else f"best of {where}"
-            ),
+            first,
             f"quality score {scores[row]:.3f}: higher than "
             f"{_share_below(scores, row, rejected):.0%} of the {eligible_count} usable frames",
             "strongest signals: "
@@ -740,7 +819,7 @@ def select(
         if shot_index in duplicates_of:
             others = ", ".join(str(s) for s in sorted(duplicates_of[shot_index]))
             reasons.append(f"stands for similar shots {others} (near-duplicates, not offered)")
-        if row in closest and row not in extra:
+        if row in closest and row not in extra and row not in coverage:
             value_similarity, other = closest[row]
             other_rank = chosen.index(other) + 1
             reasons.append(
@@ -773,7 +852,26 @@ def select(
         rejected=tuple(rejected),
         duplicate_shots=duplicate_shots,
         shortfall=shortfall,
+        uncovered=tuple(uncovered),
     )
+
+
+def _subjects(
+    frames: FrameTable, cast: Cast | None, people: _People, options: SelectionOptions
+) -> list[str | None]:
+    """Per row: the character that is its clear subject (the main face, large and
+    frontal enough), or None."""
+    subjects: list[str | None] = [None] * len(frames)
+    if cast is None:
+        return subjects
+    for row in np.flatnonzero(people.seen).tolist():
+        if (
+            people.height[row] < options.subject_height
+            or abs(people.yaw[row]) > options.subject_yaw
+        ):
+            continue
+        subjects[row] = cast.main_character(row)
+    return subjects
 
 
 def _copies(

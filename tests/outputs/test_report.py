@@ -59,6 +59,7 @@ FILTER_COUNTS = {
     "motion": 9,
     "eyes-closed": 3,
     "face-cut": 2,
+    "other-subject": 0,
 }
 FRAME_REJECTIONS = sum(FILTER_COUNTS.values())
 assert tuple(FILTER_COUNTS) == FILTERS, "every filter, in order"

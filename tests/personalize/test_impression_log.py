@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from thumbsel.cli import main
 from thumbsel.errors import ThumbselError
 from thumbsel.personalize.evaluate import evaluate
+from thumbsel.personalize.features import IMAGE_ATTRIBUTES
 from thumbsel.personalize.log import (
     IMPRESSION_SCHEMA,
     PLAY_SCHEMA,
@@ -30,7 +31,7 @@ from thumbsel.personalize.log import (
     write_impressions,
 )
 from thumbsel.personalize.policies import EpsilonGreedy, UniformRandom, load_policy
-from thumbsel.personalize.simulator import Simulator
+from thumbsel.personalize.simulator import DEFAULT_SEGMENTS, Segment, Simulator
 
 START = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -344,3 +345,27 @@ def test_a_corrupt_plays_file_is_named_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error" not in err
     assert err.startswith(f"thumbsel: error: {tmp_path / 'plays.parquet'}: ")
+
+
+def test_training_learns_the_cast_the_log_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fans of an actor in the log: the trained policy's space has that actor's
+    attribute (its images' `character:<name>` tags), and it learned to show them."""
+    simulator = Simulator(
+        viewers=200, titles=20, seed=9, segments=(*DEFAULT_SEGMENTS, Segment.fans("uma"))
+    )
+    run = simulator.run(UniformRandom(simulator.space, seed=9), rounds=10, learn=False)
+    log, events = simulator.impression_log(run, start=START)
+    write_impressions(tmp_path / "log.parquet", log)
+    pq.write_table(events, tmp_path / "plays.parquet")
+    policy = str(tmp_path / "policy.json")
+    train = ["personalize", "train", str(tmp_path / "log.parquet")]
+    assert main([*train, "--plays", str(tmp_path / "plays.parquet"), "-o", policy]) == 0
+    capsys.readouterr()
+    trained = load_policy(policy)
+    assert "character:uma" in trained.space.image_attributes
+    assert trained.space.image_attributes[: len(IMAGE_ATTRIBUTES)] == IMAGE_ATTRIBUTES
+    assert simulator.policy_value(trained) > simulator.policy_value(
+        UniformRandom(simulator.space, seed=9)
+    )

@@ -112,6 +112,31 @@ def test_attributes_come_from_the_artwork_tags() -> None:
         attributes_from_tags(["faces:many"])
 
 
+def test_the_cast_tags_become_character_and_lead_attributes() -> None:
+    assert attributes_from_tags(["faces:2", "character:c1", "character:Uma T.", "lead"]) == {
+        "face": 1.0,
+        "character:c1": 1.0,
+        "character:Uma T.": 1.0,
+        "lead": 1.0,
+    }
+    # Everything after the first colon is the name.
+    assert attributes_from_tags(["character:a:b"]) == {"character:a:b": 1.0}
+    with pytest.raises(PersonalizeError) as caught:
+        attributes_from_tags(["closeup", "character:"])
+    message = str(caught.value)
+    assert "'character:'" in message
+    assert "\n" not in message
+    # A space that lists a character learns it; the default one ignores it.
+    uma = attributes_from_tags(["character:uma", "lead"])
+    space = FeatureSpace(("genre:thriller",), ("lead", "character:uma"))
+    row = dict(zip(space.interaction_names, space.design(THRILLER_FAN, [uma])[0], strict=True))
+    assert row["genre:thriller x character:uma"] == row["1 x lead"] == 1.0
+    np.testing.assert_array_equal(
+        SPACE.design(THRILLER_FAN, [attributes_from_tags(["character:uma"])]),
+        SPACE.design(THRILLER_FAN, [{}]),
+    )
+
+
 def test_viewer_context_encodes_hour_on_a_circle() -> None:
     late = viewer_context(hour=23.0)
     early = viewer_context(hour=1.0)

@@ -9,24 +9,34 @@ writes them and never computes any of this itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from thumbsel.artwork.crops import CANVASES, Box, plan_crops
-from thumbsel.artwork.tags import artwork_tags
+from thumbsel.artwork.crops import CANVASES, Box, head_box, plan_crops
+from thumbsel.artwork.tags import CHARACTER_TAG, LEAD_TAG, artwork_tags
+from thumbsel.cast import Cast
 from thumbsel.decode import DEFAULT_MAX_PIXELS, open_video
 from thumbsel.errors import ThumbselError
 from thumbsel.frames import FrameTable
 from thumbsel.people import faces as face_detection
-from thumbsel.people.faces import Face
+from thumbsel.people.faces import Face, iou
+from thumbsel.people.tracks import SAME_TRACK_IOU
 from thumbsel.select import Candidate, Selection
 from thumbsel.shots import ShotDetection
 from thumbsel.video import VideoInfo
 
-__all__ = ["Artwork", "ArtworkFace", "Crop", "describe_artwork", "faces_available"]
+__all__ = [
+    "Artwork",
+    "ArtworkFace",
+    "Crop",
+    "character_portraits",
+    "describe_artwork",
+    "faces_available",
+]
 
 RGBArray = npt.NDArray[np.uint8]
 
@@ -43,9 +53,12 @@ class ArtworkFace:
     """The box's centre as fractions (0..1) of the picture inside the bars."""
     cut: bool
     """The frame's edge or a letterbox bar cuts the face."""
+    character: str | None = None
+    """Which of the title's characters this is (:mod:`thumbsel.cast`), when known."""
 
     def to_dict(self) -> dict[str, Any]:
         return self.face.to_dict() | {
+            "character": self.character,
             "cut": self.cut,
             "relative_size": round(self.relative_size, 6),
             "center": [round(self.center[0], 6), round(self.center[1], 6)],
@@ -95,6 +108,7 @@ def describe_artwork(
     selection: Selection,
     *,
     faces: bool | None = None,
+    cast: Cast | None = None,
 ) -> tuple[Artwork, ...]:
     """Faces, tags and crops of every candidate of ``selection``, in rank order.
 
@@ -123,6 +137,7 @@ def describe_artwork(
             seek=not frames.decode.time_jumps,
         )
     described = []
+    row_of_frame = {int(number): row for row, number in enumerate(frames.frame_numbers)}
     for candidate in candidates:
         picture = pictures.get(candidate.frame)
         if picture is None:
@@ -131,12 +146,25 @@ def describe_artwork(
             )
         picture.setflags(write=False)
         content = frames.content_box(np.flatnonzero(shots.shot_of_frame == candidate.shot))
-        described.append(_describe(candidate, picture, content, frames.video, detect=faces))
+        sighted = cast.faces_at(row_of_frame[candidate.frame]) if cast is not None else []
+        lead = cast.lead.label if cast is not None and cast.lead is not None else None
+        described.append(
+            _describe(
+                candidate, picture, content, frames.video, detect=faces, sighted=sighted, lead=lead
+            )
+        )
     return tuple(described)
 
 
 def _describe(
-    candidate: Candidate, picture: RGBArray, content: Box, video: VideoInfo, *, detect: bool
+    candidate: Candidate,
+    picture: RGBArray,
+    content: Box,
+    video: VideoInfo,
+    *,
+    detect: bool,
+    sighted: Sequence[tuple[Box, str | None]] = (),
+    lead: str | None = None,
 ) -> Artwork:
     found = face_detection.detect_faces(picture) if detect else None
     boxes: list[Box] | None = None if found is None else [face.box for face in found]
@@ -155,10 +183,16 @@ def _describe(
                 ),
                 # The detector sees the whole frame; the bars cut as the frame does.
                 cut=face.cut or _touches(face.box, content),
+                character=_character_of(face.box, sighted),
             )
             for face in found
         )
     tags = artwork_tags(candidate.features, found, area)
+    # The same detector saw this frame during the pass: its sightings say who is who.
+    shown = dict.fromkeys(f.character for f in placed or () if f.character is not None)
+    tags += [f"{CHARACTER_TAG}{label}" for label in shown]
+    if lead is not None and lead in shown:
+        tags.append(LEAD_TAG)
     x, y = candidate.features.get("saliency_x"), candidate.features.get("saliency_y")
     focus = (x, y) if x is not None and y is not None else None
     try:
@@ -175,6 +209,41 @@ def _describe(
         tags=tuple(tags),
         crops=crops,
     )
+
+
+def character_portraits(frames: FrameTable, cast: Cast) -> dict[str, list[RGBArray]]:
+    """Each character's gallery (:attr:`~thumbsel.cast.Character.gallery`: the best
+    face of each of its shots, best first), head and hair included, read back."""
+    wanted = {row for character in cast.characters for row, _ in character.gallery}
+    if not wanted or not frames.path:
+        return {}
+    budget = max(DEFAULT_MAX_PIXELS, frames.video.width * frames.video.height)
+    rows = sorted(wanted)
+    with open_video(frames.path, max_pixels=budget) as source:
+        pictures = source.read_rgb(
+            [int(frames.frame_numbers[r]) for r in rows],
+            [float(frames.times[r]) for r in rows],
+            seek=not frames.decode.time_jumps,
+        )
+    portraits: dict[str, list[RGBArray]] = {}
+    for character in cast.characters:
+        faces = portraits.setdefault(character.id, [])
+        for row, box in character.gallery:
+            picture = pictures.get(int(frames.frame_numbers[row]))
+            if picture is None:
+                continue
+            height, width = picture.shape[:2]
+            x0, y0, x1, y1 = head_box(box)
+            x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+            if x1 > x0 and y1 > y0:
+                faces.append(np.ascontiguousarray(picture[y0:y1, x0:x1]))
+    return portraits
+
+
+def _character_of(box: Box, sighted: Sequence[tuple[Box, str | None]]) -> str | None:
+    overlaps = [(iou(box, other), label) for other, label in sighted]
+    overlap, label = max(overlaps, key=lambda item: item[0], default=(0.0, None))
+    return label if overlap >= SAME_TRACK_IOU else None
 
 
 def _touches(box: Box, content: Box) -> bool:

@@ -26,11 +26,13 @@ from thumbsel.people.faces import (
 
 __all__ = [
     "BRIGHT_MIN_BRIGHTNESS",
+    "CHARACTER_TAG",
     "CLOSEUP_MIN_FACE_SHARE",
     "COLORFUL_MIN_COLORFULNESS",
     "DARK_MAX_BRIGHTNESS",
     "GROUP_MIN_FACES",
     "HIGH_CONTRAST_MIN_CONTRAST",
+    "LEAD_TAG",
     "MAIN_FACE_MIN_SHARE",
     "MEDIUM_MIN_FACE_SHARE",
     "MUTED_MAX_COLORFULNESS",
@@ -41,6 +43,11 @@ __all__ = [
     "main_faces",
     "shot_scale",
 ]
+
+CHARACTER_TAG = "character:"
+"""``character:<id or name>``: that character of the title's cast is on the still."""
+LEAD_TAG = "lead"
+"""The title's most prominent character (its lead) is on the still."""
 
 # Detector face boxes are about square, so a face spanning a fraction h of the
 # frame height covers h * h * H / W of the frame; the shares below are worked

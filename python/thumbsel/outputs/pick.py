@@ -10,13 +10,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from thumbsel.artwork import Artwork
 from thumbsel.artwork.crops import crop_picture
+from thumbsel.cast import Cast
 from thumbsel.errors import OutputError
-from thumbsel.files import directory_lock, write_json
+from thumbsel.files import atomic_path, directory_lock, write_json
 from thumbsel.frames import FrameTable
 from thumbsel.outputs.documents import CandidateFiles, candidate_document, summary_document
 from thumbsel.outputs.report import write_report
@@ -55,6 +60,9 @@ def write_pick(
     outdir: str | os.PathLike[str],
     *,
     timings: Mapping[str, float] | None = None,
+    cast: Cast | None = None,
+    portraits: Mapping[str, Sequence[npt.NDArray[np.uint8]]] | None = None,
+    embeddings: bool = True,
 ) -> Path:
     """Write every output of a pick into ``outdir``; returns the path of ``candidates.json``.
 
@@ -63,7 +71,12 @@ def write_pick(
     with the display size beside it.
 
     ``artwork`` is :func:`~thumbsel.artwork.describe_artwork` of ``selection``;
-    ``timings`` (seconds per stage) go into ``summary.json``.
+    ``timings`` (seconds per stage) go into ``summary.json``. With a ``cast``,
+    ``characters.json``, ``faces.parquet`` (every face sighted, with its
+    character) and each character's best face (``portraits``, from
+    :func:`~thumbsel.artwork.character_portraits`) in ``characters/``.
+    ``embeddings=False`` leaves the identity embeddings (biometric data) out
+    of both files.
     """
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
@@ -71,7 +84,32 @@ def write_pick(
     if [item.candidate for item in artwork] != list(selection.candidates):
         raise ValueError("artwork must describe the selection's candidates, in rank order")
     with directory_lock(outdir):
-        return _write(frames, shots, selection, artwork, outdir, timings)
+        characters = (
+            _write_cast(frames, cast, portraits or {}, outdir, embeddings=embeddings)
+            if cast is not None
+            else []
+        )
+        # An earlier pick's cast must not outlive it in this directory.
+        kept = {entry["portrait"] for entry in characters} | {
+            face.get("image") for entry in characters for face in entry["gallery"]
+        }
+        for path in (outdir / "characters").glob("c*.jpg"):
+            if f"characters/{path.name}" not in kept:
+                path.unlink(missing_ok=True)
+        if cast is None:
+            (outdir / "characters.json").unlink(missing_ok=True)
+            (outdir / "faces.parquet").unlink(missing_ok=True)
+        facts = None
+        if cast is not None:
+            best = cast.sightings.column("best").to_pylist()
+            facts = {
+                "characters": len(cast.characters),
+                "extras": cast.extras,
+                "faces_sighted": cast.sightings.num_rows,
+                "tracks_embedded": sum(bool(b) for b in best),
+                "uncovered": list(selection.uncovered),
+            }
+        return _write(frames, shots, selection, artwork, outdir, timings, characters, facts)
 
 
 def _write(
@@ -81,6 +119,8 @@ def _write(
     artwork: Sequence[Artwork],
     outdir: Path,
     timings: Mapping[str, float] | None,
+    characters: Sequence[Mapping[str, Any]],
+    cast_facts: Mapping[str, Any] | None,
 ) -> Path:
     files = [candidate_files(item) for item in artwork]
     aspect = frames.video.sample_aspect
@@ -104,11 +144,10 @@ def _write(
 
     write_frames(frames, shots, selection, outdir / "frames.parquet")
     write_shots_csv(shots.shots, outdir / "shots.csv")
-    write_json(
-        outdir / "summary.json",
-        summary_document(frames, shots, selection, timings),
-        sort_keys=True,
-    )
+    summary = summary_document(frames, shots, selection, timings)
+    if cast_facts is not None:
+        summary["cast"] = dict(cast_facts)
+    write_json(outdir / "summary.json", summary, sort_keys=True)
     write_report(
         outdir / "report.html",
         frames=frames,
@@ -117,6 +156,7 @@ def _write(
         artwork=artwork,
         files=files,
         contact_sheet=contact_sheet,
+        characters=characters,
     )
     target = outdir / "candidates.json"
     write_json(
@@ -125,6 +165,52 @@ def _write(
     )
     _remove_stale_images(outdir, {named.image for named in files})
     return target
+
+
+def _write_cast(
+    frames: FrameTable,
+    cast: Cast,
+    portraits: Mapping[str, Sequence[npt.NDArray[np.uint8]]],
+    outdir: Path,
+    *,
+    embeddings: bool,
+) -> list[dict[str, Any]]:
+    characters = []
+    for character in cast.characters:
+        entry = character.to_dict(frames, embedding=embeddings)
+        pictures = list(portraits.get(character.id, ()))
+        # The gallery's faces in order, the first (the best face) the portrait.
+        names = [
+            f"characters/{character.id}.jpg"
+            if place == 0
+            else f"characters/{character.id}-{place + 1}.jpg"
+            for place in range(len(pictures))
+        ]
+        for picture, name in zip(pictures, names, strict=True):
+            size = display_size(picture.shape[1], picture.shape[0], frames.video.sample_aspect)
+            save_jpeg(to_display(picture, size), outdir / name)
+        entry["portrait"] = names[0] if names else None
+        if len(names) == len(entry["gallery"]):
+            for face, name in zip(entry["gallery"], names, strict=True):
+                face["image"] = name
+        characters.append(entry)
+    write_json(
+        outdir / "characters.json",
+        {
+            "distance": cast.options.distance,
+            "extras": cast.extras,
+            "embeddings": embeddings,
+            "characters": characters,
+        },
+    )
+    sightings = cast.sightings.append_column(
+        "character", pa.array(list(cast.character_of_sighting), pa.string())
+    )
+    if not embeddings:
+        sightings = sightings.drop_columns(["embedding"])
+    with atomic_path(outdir / "faces.parquet") as temporary:
+        pq.write_table(sightings, temporary, compression="zstd")
+    return characters
 
 
 def _remove_stale_images(outdir: Path, current: set[str]) -> None:

@@ -24,9 +24,10 @@ import math
 import os
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -71,6 +72,7 @@ FILTER_NOTES = {
     "motion": "too much movement between frames",
     "eyes-closed": "a prominent face has its eyes closed (the people stage looked)",
     "face-cut": "the frame's edge cuts the main face",
+    "other-subject": "another character is the main face (picks of one character were asked for)",
     "duplicate-shot": "shots whose best picture repeats a better shot's (counted in shots)",
 }
 """What each filter of the filters table rules out."""
@@ -213,6 +215,7 @@ def write_report(
     artwork: Sequence[Artwork],
     files: Sequence[CandidateFiles],
     contact_sheet: str | None = None,
+    characters: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     """Write the HTML report of a pick to ``target`` (atomically); returns ``target``.
 
@@ -227,6 +230,7 @@ def write_report(
         artwork=artwork,
         files=files,
         contact_sheet=contact_sheet,
+        characters=characters,
     )
     write_text(target, document)
     return target
@@ -240,6 +244,7 @@ def render_report(
     artwork: Sequence[Artwork],
     files: Sequence[CandidateFiles],
     contact_sheet: str | None = None,
+    characters: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The HTML report of a pick, as text.
 
@@ -247,7 +252,9 @@ def render_report(
     ``files`` names each one's images; those and ``contact_sheet`` are paths
     relative to the report's directory. Raises ``ValueError`` when the inputs
     do not belong together, or for an image path that leaves the report's
-    directory (absolute, with a scheme, or through ``..``).
+    directory (absolute, with a scheme, or through ``..``). ``characters`` are
+    the entries of ``characters.json`` (with their ``portrait`` paths), for the
+    cast gallery.
     """
     if len(selection.rejected) != len(frames):
         raise ValueError(
@@ -262,6 +269,28 @@ def render_report(
     sections = [("candidates", "Candidates")]
     if sheet is not None:
         sections.append(("contact-sheet", "Contact sheet"))
+    cast = [
+        {
+            "label": entry.get("name") or entry["id"],
+            "id": entry["id"],
+            "portrait": _local_reference(entry["portrait"], "portrait")
+            if entry.get("portrait")
+            else None,
+            "more": [
+                _local_reference(face["image"], "gallery face")
+                for face in entry.get("gallery", [])[1:]
+                if face.get("image")
+            ],
+            "seconds": _fixed(float(entry["seconds"]), 1),
+            "shots": plural(len(entry["shots"]), "shot"),
+            "faces": plural(int(entry["faces"]), "face"),
+            "closeups": plural(int(entry["closeups"]), "close-up"),
+            "lead": place == 0,
+        }
+        for place, entry in enumerate(characters)
+    ]
+    if cast:
+        sections.append(("cast", "Cast"))
     sections += [("timeline", "Timeline"), ("filters", "Filters"), ("shots", "Shots")]
     filters, total = _filters(frames, selection)
     template = _environment().get_template("report.html.j2")
@@ -274,6 +303,7 @@ def render_report(
         sections=sections,
         cards=cards,
         contact_sheet=sheet,
+        cast=cast,
         timeline=build_timeline(frames, shots.shots, selection.candidates),
         dense_boundaries=DENSE_BOUNDARIES,
         legend=_legend(shots),

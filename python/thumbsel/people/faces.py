@@ -67,8 +67,11 @@ __all__ = [
     "Pose",
     "detect_faces",
     "faces_available",
+    "faces_installed",
+    "iou",
     "main_faces",
     "require_faces",
+    "why_faces_unavailable",
 ]
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -484,7 +487,8 @@ def _propose(
     return proposals
 
 
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
     width = min(a[2], b[2]) - max(a[0], b[0])
     height = min(a[3], b[3]) - max(a[1], b[1])
     if width <= 0 or height <= 0:
@@ -501,8 +505,8 @@ def _merge(proposals: list[_Proposal]) -> list[_Proposal]:
     merged = []
     while remaining:
         best = remaining[0]
-        group = [p for p in remaining if _iou(best.box, p.box) >= _SAME_FACE_IOU]
-        remaining = [p for p in remaining if _iou(best.box, p.box) < _SAME_FACE_IOU]
+        group = [p for p in remaining if iou(best.box, p.box) >= _SAME_FACE_IOU]
+        remaining = [p for p in remaining if iou(best.box, p.box) < _SAME_FACE_IOU]
         weights = np.array([p.score for p in group])
         box = np.average(np.array([p.box for p in group]), axis=0, weights=weights)
         points = np.average(np.stack([p.keypoints for p in group]), axis=0, weights=weights)

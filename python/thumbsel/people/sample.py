@@ -44,11 +44,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from thumbsel.columns import PEOPLE_COLUMNS
 from thumbsel.decode import FrameBatch
 from thumbsel.frames import copies_previous
 from thumbsel.people.faces import Face, detect_faces, main_faces
+from thumbsel.people.identity import IdentityModel
+from thumbsel.people.tracks import Tracker
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -142,6 +145,7 @@ class PeopleSampler:
         duration: float | None = None,
         detect: Detector = detect_faces,
         on_sample: Callable[[int], None] | None = None,
+        identity: IdentityModel | None = None,
     ) -> None:
         if not (math.isfinite(interval) and MIN_INTERVAL <= interval <= MAX_INTERVAL):
             raise ValueError(
@@ -159,8 +163,14 @@ class PeopleSampler:
             self.interval = min(interval, duration / (MIN_SAMPLES + 2))
         self._detect = detect
         self._on_sample = on_sample
+        self._tracker = Tracker(identity) if identity is not None else None
+        self.sightings: pa.Table | None = None
+        """Every face seen, with its track and embeddings (:mod:`thumbsel.people.tracks`),
+        after :meth:`finish` when an ``identity`` model was given."""
         self._rows = 0
         self._window_start = -math.inf
+        self._last_new_picture = 0
+        """The latest row unlike the row before it (a cut, roughly)."""
         self._settle_until = 0
         self._best: _Candidate | None = None
         self._size: tuple[int, int] | None = None
@@ -199,6 +209,7 @@ class PeopleSampler:
             new_picture = bits[i] >= NEW_PICTURE_BITS
             if new_picture:
                 self._settle_until = row + SETTLE_FRAMES
+                self._last_new_picture = row
             if row == 0 or (new_picture and age >= MIN_WINDOW_SECONDS) or age >= self.interval:
                 self._close_window()
                 self._window_start = moment
@@ -222,17 +233,21 @@ class PeopleSampler:
             self._size = (width, height)
         self._slots.acquire()
         try:
-            future = self._pool.submit(self._look, best.planes)
+            future = self._pool.submit(self._look, best.planes, best.row, self._last_new_picture)
         except BaseException:
             self._slots.release()
             raise
         future.add_done_callback(lambda _: self._slots.release())
         self._futures.append((best.row, future))
 
-    def _look(self, planes: tuple[Any, Any, Any]) -> list[Face]:
+    def _look(self, planes: tuple[Any, Any, Any], row: int, new_picture: int) -> list[Face]:
         started = time.perf_counter()
         try:
-            return self._detect(_rgb(self._cv2, *planes))
+            picture = _rgb(self._cv2, *planes)
+            faces = self._detect(picture)
+            if self._tracker is not None:
+                self._tracker.see(row, picture, faces, last_new_picture=new_picture)
+            return faces
         finally:
             with self._seconds_lock:
                 self.seconds += time.perf_counter() - started
@@ -243,11 +258,17 @@ class PeopleSampler:
         """The people columns for a pass of ``rows`` frames (raises what the worker raised)."""
         self._close_window()
         columns = {entry.name: np.full(rows, np.nan) for entry in PEOPLE_COLUMNS}
-        if self._size is None:
-            return columns
-        width, height = self._size
+        width, height = self._size or (1, 1)  # set by the first sample, if any
         for row, future in self._futures:
             values = people_columns(future.result(), width, height)
             for name, value in values.items():
                 columns[name][row] = value
+        if self._tracker is not None:
+            # Every sample is done (results above), so the worker is idle.
+            self.sightings = self._tracker.table()
         return columns
+
+    @property
+    def embedded(self) -> int:
+        """Tracks embedded so far (one identity embedding each)."""
+        return self._tracker.embedded if self._tracker is not None else 0

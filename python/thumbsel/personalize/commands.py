@@ -14,7 +14,12 @@ import pyarrow.parquet as pq
 from thumbsel.arguments import bounded_float, output_path, whole_number
 from thumbsel.errors import ImpressionLogError, PersonalizeError
 from thumbsel.personalize.evaluate import evaluate
-from thumbsel.personalize.features import IMAGE_ATTRIBUTES, FeatureSpace
+from thumbsel.personalize.features import (
+    CHARACTER_PREFIX,
+    IMAGE_ATTRIBUTES,
+    LEAD_TAG,
+    FeatureSpace,
+)
 from thumbsel.personalize.log import (
     DEFAULT_PLAY_TIMEOUT,
     join_rewards,
@@ -206,11 +211,24 @@ def _rewarded_log(arguments: argparse.Namespace) -> pa.Table:
 
 
 def _space_of(table: pa.Table) -> FeatureSpace:
-    """The viewer features named anywhere in the log, in sorted order; the tag attributes."""
+    """The viewer features named anywhere in the log, in sorted order; the tag
+    attributes, and the cast attributes (``character:<id or name>``, ``lead``) the
+    log's images show."""
     names: set[str] = set()
     for context in table.column("viewer_context").to_pylist():
         names.update(name for name, _ in context or [])
-    return FeatureSpace(viewer_features=tuple(sorted(names)), image_attributes=IMAGE_ATTRIBUTES)
+    characters: set[str] = set()
+    for candidates in table.column("candidate_attributes").to_pylist():
+        for attributes in candidates or []:
+            characters.update(
+                name
+                for name, _ in attributes or []
+                if name.startswith(CHARACTER_PREFIX) or name == LEAD_TAG
+            )
+    return FeatureSpace(
+        viewer_features=tuple(sorted(names)),
+        image_attributes=IMAGE_ATTRIBUTES + tuple(sorted(characters - set(IMAGE_ATTRIBUTES))),
+    )
 
 
 def _train(arguments: argparse.Namespace) -> int:

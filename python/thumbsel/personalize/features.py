@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from thumbsel.artwork.tags import TAG_DEFINITIONS
+from thumbsel.artwork.tags import CHARACTER_TAG, LEAD_TAG, TAG_DEFINITIONS
 from thumbsel.errors import PersonalizeError
 
 __all__ = [
+    "CHARACTER_PREFIX",
     "IMAGE_ATTRIBUTES",
+    "LEAD_TAG",
     "FeatureSpace",
     "attributes_from_tags",
     "viewer_context",
@@ -45,8 +47,12 @@ IMAGE_ATTRIBUTES: tuple[str, ...] = tuple(
 """The image attributes the artwork tags give, in the order of ``TAG_DEFINITIONS``.
 
 ``face`` stands for the tag ``faces:N`` with N at least 1; the other names are
-the tags themselves.
+the tags themselves. Character attributes are not among them: a cast is
+open-ended, so a space that should learn ``character:<name>`` lists it.
 """
+
+CHARACTER_PREFIX = CHARACTER_TAG
+"""Start of the tag and attribute ``character:<id or name>``: that character is on the still."""
 
 BIAS = "1"
 """Name of the constant term on either side of an interaction."""
@@ -55,7 +61,11 @@ BIAS = "1"
 def attributes_from_tags(tags: Iterable[str]) -> dict[str, float]:
     """Image attributes (name -> 1.0) from the tags ``thumbsel pick`` writes per candidate.
 
-    ``faces:N`` becomes ``face`` when N is at least 1; other tags keep their name.
+    ``faces:N`` becomes ``face`` when N is at least 1. ``character:<id or name>``
+    (any non-empty text after the colon) and ``lead`` keep their name, as do
+    the other tags. Ids ``c1``, ``c2``... belong to one title (or one series,
+    when its cast was carried over): in unrelated titles the same id is not
+    the same person, while a name from a reference gallery is.
     """
     attributes: dict[str, float] = {}
     for tag in tags:
@@ -67,6 +77,10 @@ def attributes_from_tags(tags: Iterable[str]) -> dict[str, float]:
                 raise PersonalizeError(f"bad face tag {tag!r}: expected faces:N") from None
             if faces > 0:
                 attributes["face"] = 1.0
+        elif tag == CHARACTER_PREFIX:
+            raise PersonalizeError(
+                f"bad character tag {tag!r}: expected {CHARACTER_PREFIX}<id or name>"
+            )
         else:
             attributes[tag] = 1.0
     return attributes

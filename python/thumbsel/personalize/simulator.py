@@ -1,17 +1,20 @@
 """A viewing simulator with known tastes, to test policies and estimators against truth.
 
 Viewers belong to taste segments they do not reveal. What a policy sees of a
-viewer is what a service knows: noisy genre affinities from the viewing
-history, device, recent activity and hour. What decides a play is hidden: a
+viewer is what a service knows: noisy affinities from the viewing history
+(the share of it in each segment's genre, or with its actor in the cast),
+device, recent activity and hour. What decides a play is hidden: a
 logistic model over the shown image's attributes, weighted by the viewer's
-true genre affinities (a thriller fan is drawn to dark close-ups, a romance
-fan to smiling faces, a family viewer to bright colourful pictures), plus a
+true affinities (a thriller fan is drawn to dark close-ups, a romance
+fan to smiling faces, a family viewer to bright colourful pictures, an
+actor's fans to stills of that actor), plus a
 pull every viewer feels towards the *click-bait* image: a high-contrast
 picture that gets plays but, because it misrepresents the title, short
 watches.
 
 Each title offers its own candidates: one in each segment's style, the
-click-bait, and a neutral still, their other attributes drawn at random.
+click-bait, and a neutral still, their other attributes (the segments'
+actors among them) drawn at random.
 A round shows every viewer one title; policies learn from a round's rewards
 when it ends, the way a service retrains on yesterday's logs. Every random
 draw comes from the seed and is shared by all policies (common random
@@ -33,7 +36,12 @@ import pyarrow as pa
 
 from thumbsel.errors import PersonalizeError
 from thumbsel.personalize.evaluate import LoggedFeedback
-from thumbsel.personalize.features import IMAGE_ATTRIBUTES, FeatureSpace, interactions
+from thumbsel.personalize.features import (
+    CHARACTER_PREFIX,
+    IMAGE_ATTRIBUTES,
+    FeatureSpace,
+    interactions,
+)
 from thumbsel.personalize.log import PLAY_SCHEMA, Impression, impressions_to_table
 from thumbsel.personalize.ope import clt_interval
 from thumbsel.personalize.policies import POLICIES, Policy
@@ -44,6 +52,7 @@ __all__ = [
     "DEFAULT_SEGMENTS",
     "DEFAULT_TITLES",
     "DEFAULT_VIEWERS",
+    "MAX_TASTE",
     "REWARDS",
     "SIMULATED_POLICIES",
     "Segment",
@@ -65,17 +74,68 @@ DEFAULT_ROUNDS = 20
 CLICKBAIT_ATTRIBUTE = "high-contrast"
 """The attribute that marks the click-bait image; no other candidate has it."""
 
+MAX_TASTE = 8.0
+"""Largest size of a taste weight (log-odds); beyond it a play is all but certain or impossible."""
+
 
 @dataclass(frozen=True)
 class Segment:
-    """A group of viewers with one hidden taste."""
+    """A group of viewers with one hidden taste; see :meth:`fans` for an actor's followers."""
 
     name: str
-    """Also the genre these viewers watch most (``genre:<name>`` in their context)."""
+    """Also the genre these viewers watch most, unless ``feature`` says otherwise."""
     taste: Mapping[str, float]
-    """Change in the log-odds of a play per image attribute, for a viewer wholly in the genre."""
+    """Change in the log-odds of a play per image attribute, for a viewer wholly in the segment.
+
+    Attributes are those of :data:`IMAGE_ATTRIBUTES` and any ``character:<name>``;
+    weights are at most :data:`MAX_TASTE` in size.
+    """
     share: float = 1.0
     """Relative size of the segment."""
+    feature: str | None = None
+    """The viewer feature that shows how much a viewer belongs (``genre:<name>`` when None)."""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise PersonalizeError("a segment needs a name")
+        if not (np.isfinite(self.share) and self.share > 0):
+            raise PersonalizeError(f"segment {self.name}: share must be positive, got {self.share}")
+        if self.feature is not None and not self.feature:
+            raise PersonalizeError(f"segment {self.name}: feature must be a name or None")
+        unknown = [
+            a
+            for a in self.taste
+            if a not in IMAGE_ATTRIBUTES
+            and not (a.startswith(CHARACTER_PREFIX) and len(a) > len(CHARACTER_PREFIX))
+        ]
+        if unknown:
+            raise PersonalizeError(f"segment {self.name}: unknown attributes {sorted(unknown)}")
+        for attribute, weight in self.taste.items():
+            if not (np.isfinite(weight) and abs(weight) <= MAX_TASTE):
+                raise PersonalizeError(
+                    f"segment {self.name}: taste for {attribute} must be within "
+                    f"+-{MAX_TASTE}, got {weight}"
+                )
+
+    @classmethod
+    def fans(cls, actor: str, *, pull: float = 3.0, share: float = 1.0) -> Segment:
+        """Followers of ``actor``: ``pull`` more log-odds of a play on a still of the actor.
+
+        The segment is named ``fans:<actor>``; a service sees it as the share
+        of a viewer's history with the actor in the cast, ``cast:<actor>``.
+        """
+        if not actor:
+            raise PersonalizeError("fans need an actor to follow")
+        if not pull > 0:
+            raise PersonalizeError(f"fans of {actor}: pull must be positive, got {pull}")
+        return cls(
+            f"fans:{actor}", {f"{CHARACTER_PREFIX}{actor}": pull}, share, feature=f"cast:{actor}"
+        )
+
+    @property
+    def viewer_feature(self) -> str:
+        """``feature``, or ``genre:<name>`` without one."""
+        return self.feature or f"genre:{self.name}"
 
 
 DEFAULT_SEGMENTS: tuple[Segment, ...] = (
@@ -85,7 +145,7 @@ DEFAULT_SEGMENTS: tuple[Segment, ...] = (
 )
 """Thriller fans prefer dark images, romance fans smiling ones, family viewers bright ones."""
 
-_VIEWER_FEATURES_AFTER_GENRES = (
+_VIEWER_FEATURES_AFTER_SEGMENTS = (
     "device:tv",
     "device:mobile",
     "recent_activity",
@@ -146,7 +206,9 @@ class Simulator:
     ``"minutes"`` (minutes played as a fraction of the runtime, so it stays in
     0..1 like plays and the policies' default settings apply).
     ``taste_shift_at`` (a fraction of the rounds) swaps the first two
-    segments' tastes from that round on, for testing drift.
+    segments' tastes from that round on, for testing drift. The images'
+    attributes are :data:`IMAGE_ATTRIBUTES` followed by the characters the
+    segments' tastes name, in order of first mention.
     """
 
     def __init__(
@@ -170,12 +232,18 @@ class Simulator:
             raise PersonalizeError("the simulator needs at least two segments")
         if taste_shift_at is not None and not 0.0 <= taste_shift_at <= 1.0:
             raise PersonalizeError(f"taste_shift_at must be in [0, 1], got {taste_shift_at}")
-        for segment in segments:
-            unknown = set(segment.taste) - set(IMAGE_ATTRIBUTES)
-            if unknown:
-                raise PersonalizeError(
-                    f"segment {segment.name}: unknown attributes {sorted(unknown)}"
-                )
+        viewer_features = (
+            *(s.viewer_feature for s in segments),
+            *_VIEWER_FEATURES_AFTER_SEGMENTS,
+        )
+        if len({s.name for s in segments}) < len(segments):
+            raise PersonalizeError("segment names must differ")
+        twice = sorted({f for f in viewer_features if viewer_features.count(f) > 1})
+        if twice:
+            raise PersonalizeError(f"viewer features used twice by the segments: {twice}")
+        characters = tuple(
+            dict.fromkeys(a for s in segments for a in s.taste if a not in IMAGE_ATTRIBUTES)
+        )
         self.viewers = viewers
         self.titles = titles
         self.seed = seed
@@ -186,11 +254,7 @@ class Simulator:
         self.runtime_minutes = runtime_minutes
         self.taste_shift_at = taste_shift_at
         self.space = FeatureSpace(
-            viewer_features=(
-                *(f"genre:{s.name}" for s in self.segments),
-                *_VIEWER_FEATURES_AFTER_GENRES,
-            ),
-            image_attributes=IMAGE_ATTRIBUTES,
+            viewer_features=viewer_features, image_attributes=(*IMAGE_ATTRIBUTES, *characters)
         )
         rng = np.random.default_rng([seed, 0])
         self._make_viewers(rng)
@@ -224,8 +288,9 @@ class Simulator:
         self._viewer_base = self.base_log_odds + 0.8 * (activity - 0.5)
 
     def _make_titles(self, rng: np.random.Generator) -> None:
-        names = IMAGE_ATTRIBUTES
+        names = self.space.image_attributes
         index = {name: i for i, name in enumerate(names)}
+        characters = [i for i, name in enumerate(names) if name.startswith(CHARACTER_PREFIX)]
         self.candidates: list[FloatArray] = []
         self.clickbait_index: list[int] = []
         for _ in range(self.titles):
@@ -249,7 +314,12 @@ class Simulator:
                         keep = next((g for g in on if g in style), on[int(rng.integers(len(on)))])
                         for g in on:
                             row[index[g]] = 1.0 if g == keep else 0.0
-                if row[index["closeup"]] or row[index["medium"]] or row[index["smiling"]]:
+                if (
+                    row[index["closeup"]]
+                    or row[index["medium"]]
+                    or row[index["smiling"]]
+                    or row[characters].any()
+                ):
                     row[index["face"]] = 1.0
                 if style.get(CLICKBAIT_ATTRIBUTE):
                     row[index[CLICKBAIT_ATTRIBUTE]] = 1.0
@@ -303,7 +373,7 @@ class Simulator:
     def candidate_attributes(self, title: int) -> list[dict[str, float]]:
         """A title's candidates as attribute mappings (only the attributes they have)."""
         return [
-            {name: 1.0 for name, v in zip(IMAGE_ATTRIBUTES, row, strict=True) if v}
+            {name: 1.0 for name, v in zip(self.space.image_attributes, row, strict=True) if v}
             for row in self.candidates[title]
         ]
 
