@@ -112,6 +112,10 @@ def test_a_pick_names_its_characters_and_tags_its_candidates(tmp_path: Path) -> 
         assert len(entry["embedding"]) == 128
         with Image.open(out / entry["portrait"]) as portrait:
             assert min(portrait.size) >= 60
+        # The gallery: the best face of each shot, the portrait first.
+        assert entry["gallery"][0]["image"] == entry["portrait"]
+        assert len(entry["gallery"]) == len(entry["shots"])
+        assert all((out / face["image"]).is_file() for face in entry["gallery"])
     candidates = json.loads((out / "candidates.json").read_text())
     for candidate in candidates:
         for face in candidate["faces"]:
