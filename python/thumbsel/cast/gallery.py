@@ -31,6 +31,8 @@ _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 MAX_GALLERY_PHOTOS = 2000
 _MAX_PHOTO_PIXELS = 50_000_000
 _NAME_LENGTH = 100
+_MAX_SERIES_BYTES = 64 << 20
+"""A characters.json holds about 3 kB per character: this is tens of thousands."""
 _NAME_RULE = f"1..{_NAME_LENGTH} characters without spaces or colons"
 
 _ID = re.compile(r"c[1-9][0-9]{0,5}")
@@ -86,6 +88,8 @@ def _read_photo(path: Path) -> npt.NDArray[np.uint8]:
 def load_series_cast(path: Path) -> list[Reference]:
     """The characters (id, name, embedding) of another title's ``characters.json``."""
     try:
+        if path.stat().st_size > _MAX_SERIES_BYTES:
+            raise ValueError(f"larger than {_MAX_SERIES_BYTES >> 20} MiB")
         document = json.loads(path.read_text(encoding="utf-8"))
         references = []
         for entry in document["characters"]:
