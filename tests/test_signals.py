@@ -79,3 +79,21 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(stop: str) -> None:
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "delivered", run
     assert "Exception ignored" not in run.stderr
+
+
+def test_a_stop_inside_a_failed_import_is_still_a_stop() -> None:
+    """pybind11 (dlib) turns a signal during its module's start-up into
+    ImportError("initialization failed") raised from it: the stop must win."""
+    from thumbsel.errors import Terminated
+    from thumbsel.exits import raise_stop_within
+
+    for stop in (Terminated("stopped by signal SIGTERM"), KeyboardInterrupt()):
+        try:
+            try:
+                raise stop
+            except BaseException as cause:
+                raise ImportError("initialization failed") from cause
+        except ImportError as error:
+            with pytest.raises(type(stop)):
+                raise_stop_within(error)
+    raise_stop_within(ImportError("No module named 'dlib'"))  # a plain one is left alone

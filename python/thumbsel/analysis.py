@@ -113,7 +113,9 @@ def analyze(
     identity = None
     if cast or (cast is None and faces and identity_installed()):
         if not faces:
-            raise FacesUnavailableError("knowing the cast needs the faces: drop faces=False")
+            raise FacesUnavailableError(
+                "knowing the cast needs the faces: they are off (faces=False) or not installed"
+            )
         identity = identity_model()
     with contextlib.ExitStack() as stack:
         opened = open_video(path, threads=decode_threads, max_pixels=max_pixels)

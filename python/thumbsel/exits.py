@@ -29,6 +29,7 @@ __all__ = [
     "EXIT_USAGE",
     "ignore_stop_signals",
     "leave",
+    "raise_stop_within",
     "stop_on_sigterm",
 ]
 
@@ -44,6 +45,22 @@ EXIT_TERMINATED = 143
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def raise_stop_within(error: BaseException) -> None:
+    """Raise the Ctrl-C or SIGTERM that ``error`` wraps, if it wraps one.
+
+    A signal that lands while a native module initialises comes out as an
+    ImportError (pybind11, as dlib uses, raises "initialization failed" from
+    it); taken for a missing package, the stop would be reported as an error.
+    """
+    seen: set[int] = set()
+    inner: BaseException | None = error
+    while inner is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        if isinstance(inner, (KeyboardInterrupt, Terminated)):
+            raise inner
+        inner = inner.__cause__ or inner.__context__
 
 
 def leave(status: int) -> NoReturn:

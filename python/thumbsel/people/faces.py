@@ -54,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from thumbsel.errors import FacesUnavailableError, InvalidFrameError
+from thumbsel.exits import raise_stop_within
 from thumbsel.memory import can_reserve
 
 __all__ = [
@@ -246,7 +247,8 @@ def _import_cv2() -> ModuleType | None:
         raise FacesUnavailableError(_TOO_LITTLE_MEMORY)
     try:
         cv2 = importlib.import_module("cv2")
-    except ImportError:
+    except ImportError as error:
+        raise_stop_within(error)
         return None
     return cv2 if hasattr(getattr(cv2, "dnn", None), "readNetFromTFLite") else None
 
@@ -313,7 +315,8 @@ def _import_litert() -> Any:
         return None
     try:
         return importlib.import_module("ai_edge_litert.interpreter")
-    except ImportError:
+    except ImportError as error:
+        raise_stop_within(error)
         if wanted == "litert":
             raise FacesUnavailableError(
                 f"{RUNTIME_ENV}=litert, but LiteRT is not installed: pip install ai-edge-litert"

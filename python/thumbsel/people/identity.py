@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from thumbsel.errors import FacesUnavailableError
+from thumbsel.exits import raise_stop_within
 
 __all__ = [
     "CHIP_SIZE",
@@ -65,7 +66,8 @@ class IdentityModel:
         try:
             dlib = importlib.import_module("dlib")
             models = importlib.import_module("face_recognition_models")
-        except ImportError:
+        except ImportError as error:
+            raise_stop_within(error)
             raise FacesUnavailableError(_INSTALL_HINT) from None
         try:
             self._aligner = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
