@@ -28,7 +28,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"select"}),
     frozenset({"artwork"}),
     frozenset({"outputs"}),
-    frozenset({"personalize"}),
+    frozenset({"pipeline"}),
+    frozenset({"personalize", "catalog"}),
     frozenset({"cli", "__main__"}),
 )
 # Beside the pipeline: personalisation reads the artwork tags' vocabulary and

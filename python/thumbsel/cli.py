@@ -25,28 +25,28 @@ import pyarrow as pa
 from thumbsel import _core
 from thumbsel.analysis import analyze
 from thumbsel.arguments import bounded_float, output_path, whole_number
-from thumbsel.artwork import character_portraits, describe_artwork
-from thumbsel.cast import find_cast, load_series_cast, name_from_gallery, name_from_series
+from thumbsel.catalog.run import MAX_WORKERS
 from thumbsel.decode import DEFAULT_MAX_PIXELS, MAX_MAX_PIXELS
-from thumbsel.errors import OutputError, Terminated, ThumbselError
+from thumbsel.errors import Terminated, ThumbselError
 from thumbsel.exits import (
     EXIT_DAMAGED_INPUT,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_SOME_FAILED,
     EXIT_TERMINATED,
     ignore_stop_signals,
     leave,
     stop_on_sigterm,
 )
 from thumbsel.frames import FrameTable
-from thumbsel.outputs import write_pick
 from thumbsel.outputs.pick import candidate_files
 from thumbsel.outputs.tables import write_shots_csv
 from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
 from thumbsel.people.tracks import read_sightings
 from thumbsel.personalize import commands as personalize_commands
-from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, SelectionOptions, select
+from thumbsel.pipeline import MAX_SHOT_FRAMES, PickOptions, pick_title
+from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, SelectionOptions
 from thumbsel.shots import ShotDetection, ShotOptions, detect_shots
 from thumbsel.timecode import timecode
 
@@ -55,7 +55,6 @@ __all__ = ["entry", "main"]
 
 _MAX_THREADS = 256
 _MAX_BATCH = 4096
-_MAX_SHOT_FRAMES = 100_000
 
 
 def _weights(value: str) -> QualityWeights:
@@ -90,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("video", help="any file FFmpeg can open")
+        pass_choices(sub)
+
+    def pass_choices(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--threads",
             type=whole_number(1, _MAX_THREADS),
@@ -138,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         default = ShotOptions().min_shot_frames
         sub.add_argument(
             "--min-shot-frames",
-            type=whole_number(1, _MAX_SHOT_FRAMES),
+            type=whole_number(1, MAX_SHOT_FRAMES),
             default=default,
             help=f"shortest shot, frames (default: {default})",
         )
@@ -150,15 +152,69 @@ def _parser() -> argparse.ArgumentParser:
     )
     analyze_cmd.set_defaults(run=_analyze)
 
+    def pick_choices(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "-k",
+            type=whole_number(1, MAX_K),
+            default=DEFAULT_K,
+            help=f"number of candidates (default: {DEFAULT_K})",
+        )
+        shot_options(sub)
+        defaults = ", ".join(
+            f"{name} {weight:g}" for name, weight in QualityWeights().as_dict().items()
+        )
+        sub.add_argument(
+            "--weights",
+            type=_weights,
+            metavar="NAME=W,...",
+            help="quality weights, e.g. sharpness=0.5,colorfulness=0.3 (unnamed ones keep "
+            f"their defaults: {defaults})",
+        )
+        cast = sub.add_argument_group(
+            "cast", "who the faces are (needs the cast extra: pip install 'thumbsel[cast]')"
+        )
+        cast.add_argument(
+            "--no-cast",
+            dest="cast",
+            action="store_false",
+            help="do not tell the characters apart (default: on when the cast extra is installed)",
+        )
+        cast.add_argument(
+            "--per-character",
+            type=whole_number(0, MAX_K),
+            default=SelectionOptions().per_character,
+            metavar="N",
+            help="candidates each top character is the clear subject of, before the rest "
+            "(default: 1; 0: none)",
+        )
+        cast.add_argument(
+            "--character",
+            metavar="ID",
+            help="only candidates of this character (an id such as c2, or a name from --cast)",
+        )
+        cast.add_argument(
+            "--cast",
+            dest="gallery",
+            metavar="DIR",
+            help="name the characters from reference photos: DIR/<name>/*.jpg",
+        )
+        cast.add_argument(
+            "--series-cast",
+            metavar="CHARACTERS_JSON",
+            help="keep the ids and names of the characters of another episode "
+            "(the characters.json of its pick)",
+        )
+        cast.add_argument(
+            "--no-embeddings",
+            dest="embeddings",
+            action="store_false",
+            help="leave the identity embeddings (biometric data) out of characters.json "
+            "and faces.parquet",
+        )
+
     pick_cmd = commands.add_parser("pick", help="pick the best frames as artwork candidates")
     common(pick_cmd)
     reuse(pick_cmd)
-    pick_cmd.add_argument(
-        "-k",
-        type=whole_number(1, MAX_K),
-        default=DEFAULT_K,
-        help=f"number of candidates (default: {DEFAULT_K})",
-    )
     pick_cmd.add_argument(
         "-o",
         "--output",
@@ -166,59 +222,35 @@ def _parser() -> argparse.ArgumentParser:
         type=output_path,
         help="directory to write the candidates to",
     )
-    shot_options(pick_cmd)
-    defaults = ", ".join(
-        f"{name} {weight:g}" for name, weight in QualityWeights().as_dict().items()
-    )
-    pick_cmd.add_argument(
-        "--weights",
-        type=_weights,
-        metavar="NAME=W,...",
-        help="quality weights, e.g. sharpness=0.5,colorfulness=0.3 (unnamed ones keep "
-        f"their defaults: {defaults})",
-    )
-    cast = pick_cmd.add_argument_group(
-        "cast", "who the faces are (needs the cast extra: pip install 'thumbsel[cast]')"
-    )
-    cast.add_argument(
-        "--no-cast",
-        dest="cast",
-        action="store_false",
-        help="do not tell the characters apart (default: on when the cast extra is installed)",
-    )
-    cast.add_argument(
-        "--per-character",
-        type=whole_number(0, MAX_K),
-        default=SelectionOptions().per_character,
-        metavar="N",
-        help="candidates each top character is the clear subject of, before the rest "
-        "(default: 1; 0: none)",
-    )
-    cast.add_argument(
-        "--character",
-        metavar="ID",
-        help="only candidates of this character (an id such as c2, or a name from --cast)",
-    )
-    cast.add_argument(
-        "--cast",
-        dest="gallery",
-        metavar="DIR",
-        help="name the characters from reference photos: DIR/<name>/*.jpg",
-    )
-    cast.add_argument(
-        "--series-cast",
-        metavar="CHARACTERS_JSON",
-        help="keep the ids and names of the characters of another episode "
-        "(the characters.json of its pick)",
-    )
-    cast.add_argument(
-        "--no-embeddings",
-        dest="embeddings",
-        action="store_false",
-        help="leave the identity embeddings (biometric data) out of characters.json "
-        "and faces.parquet",
-    )
+    pick_choices(pick_cmd)
     pick_cmd.set_defaults(run=_pick)
+
+    catalog_cmd = commands.add_parser(
+        "catalog", help="pick many titles on Dask: a folder, a glob or a manifest"
+    )
+    catalog_cmd.add_argument(
+        "input", help="a folder (searched recursively), a glob, or a manifest (.csv, .parquet)"
+    )
+    catalog_cmd.add_argument(
+        "-o", "--output", required=True, type=output_path, help="the catalog's output root"
+    )
+    where = catalog_cmd.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=whole_number(1, MAX_WORKERS),
+        help="local worker processes (default: one per core)",
+    )
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786"
+    )
+    catalog_cmd.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="per local worker, e.g. 4GiB (default: Dask's share of the machine)",
+    )
+    pass_choices(catalog_cmd)
+    pick_choices(catalog_cmd)
+    catalog_cmd.set_defaults(run=_catalog)
 
     shots_cmd = commands.add_parser("shots", help="list the shots and how each one begins")
     common(shots_cmd)
@@ -284,52 +316,43 @@ def _shots(arguments: argparse.Namespace) -> int:
     return _finish(frames)
 
 
-def _pick(arguments: argparse.Namespace) -> int:
-    if Path(arguments.output).is_file():
-        raise OutputError(f"{arguments.output}: exists and is not a directory")
-    series = load_series_cast(Path(arguments.series_cast)) if arguments.series_cast else None
-    frames, timings, sightings = _frames(arguments)
-    clock = time.perf_counter()
-    shots = detect_shots(frames, ShotOptions(min_shot_frames=arguments.min_shot_frames))
-    cast = None
-    if arguments.cast and sightings is not None:
-        try:
-            cast = find_cast(frames, shots, sightings)
-        except ValueError as error:
-            raise ThumbselError(f"{arguments.frames or arguments.video}: {error}") from None
-        if series is not None:
-            cast = name_from_series(cast, series)
-        if arguments.gallery:
-            cast = name_from_gallery(cast, Path(arguments.gallery))
-        timings["cast"] = time.perf_counter() - clock
-    elif arguments.character or arguments.gallery or arguments.series_cast:
-        raise ThumbselError(
-            "--character, --cast and --series-cast need the cast: install thumbsel[cast], "
-            "and keep the faces on"
-        )
-    options = SelectionOptions(per_character=arguments.per_character, character=arguments.character)
+def _pick_options(arguments: argparse.Namespace) -> PickOptions:
     try:
-        selection = select(
-            frames, shots, arguments.k, weights=arguments.weights, options=options, cast=cast
+        return PickOptions(
+            k=arguments.k,
+            weights=arguments.weights or QualityWeights(),
+            min_shot_frames=arguments.min_shot_frames,
+            faces=arguments.faces,
+            cast=arguments.cast,
+            people_interval=arguments.people_interval,
+            max_pixels=arguments.max_pixels,
+            per_character=arguments.per_character,
+            character=arguments.character,
+            gallery=arguments.gallery,
+            series_cast=arguments.series_cast,
+            embeddings=arguments.embeddings,
         )
     except ValueError as error:
         raise ThumbselError(str(error)) from None
-    timings["select"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    faces = None if arguments.faces else False
-    artwork = describe_artwork(frames, shots, selection, faces=faces, cast=cast)
-    portraits = character_portraits(frames, cast) if cast is not None else None
-    timings["artwork"] = time.perf_counter() - clock
-    target = write_pick(
-        frames,
-        shots,
-        selection,
-        artwork,
+
+
+def _pick(arguments: argparse.Namespace) -> int:
+    options = _pick_options(arguments)
+    result = pick_title(
+        arguments.video,
         arguments.output,
-        timings=timings,
-        cast=cast,
-        portraits=portraits,
-        embeddings=arguments.embeddings,
+        options,
+        frames_table=arguments.frames,
+        batch_size=arguments.batch_size,
+        threads=arguments.threads,
+        progress=False if arguments.quiet else None,
+    )
+    frames, shots, selection, artwork, target = (
+        result.frames,
+        result.shots,
+        result.selection,
+        result.artwork,
+        result.target,
     )
     if not arguments.quiet:
         candidates = selection.candidates
@@ -358,6 +381,66 @@ def _print_shots(shots: ShotDetection) -> None:
             f"{shot.index:>5}  {timecode(shot.start_time):>12}  {timecode(shot.end_time):>12}"
             f"  {frames:>13}  {shot.transition_in or '-'}"
         )
+
+
+def _catalog(arguments: argparse.Namespace) -> int:
+    from thumbsel.catalog import dask_client, find_titles, run_catalog
+
+    options = _pick_options(arguments)
+    titles = find_titles(arguments.input)
+    with dask_client(
+        workers=arguments.workers,
+        scheduler=arguments.scheduler,
+        memory_limit=arguments.memory_limit,
+    ) as client:
+        if not arguments.quiet and client.dashboard_link:
+            print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        bar = _catalog_bar(len(titles), quiet=arguments.quiet)
+        try:
+            result = run_catalog(
+                client, titles, arguments.output, options, on_record=bar.record if bar else None
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+    failed = result.count("failed")
+    if not arguments.quiet:
+        print(
+            f"{result.count('done')} titles picked, {result.count('skipped')} unchanged, "
+            f"{failed} failed -> {result.paths['index']}"
+        )
+    for record in result.records:
+        if record["status"] == "failed":
+            _say(f"error: {record['title_id']}: {record['error']}")
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+class _CatalogBar:
+    """Titles done, failed and left, frames/s over the cluster, and the ETA."""
+
+    def __init__(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, unit="title", dynamic_ncols=True)
+        self._frames = 0
+        self._failed = 0
+        self._started = time.perf_counter()
+
+    def record(self, record: dict[str, object]) -> None:
+        frames = record.get("frames")
+        if record["status"] == "done" and isinstance(frames, int):
+            self._frames += frames
+        self._failed += record["status"] == "failed"
+        rate = self._frames / max(1e-9, time.perf_counter() - self._started)
+        self._bar.set_postfix_str(f"{self._failed} failed, {rate:,.0f} frames/s", refresh=False)
+        self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _catalog_bar(total: int, *, quiet: bool) -> _CatalogBar | None:
+    return None if quiet or not sys.stderr.isatty() else _CatalogBar(total)
 
 
 def _finish(frames: FrameTable) -> int:

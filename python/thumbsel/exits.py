@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_SOME_FAILED",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
     "ignore_stop_signals",
@@ -37,6 +38,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_DAMAGED_INPUT = 3
+EXIT_SOME_FAILED = 4
+"""``thumbsel catalog``: some titles failed (the index names them); the rest are done."""
 EXIT_INTERRUPTED = 130
 """128 + SIGINT, as a shell reports a program stopped by Ctrl-C."""
 EXIT_TERMINATED = 143

@@ -1,0 +1,178 @@
+"""The catalog's own outputs: ``catalog.parquet``, ``candidates.parquet``, ``index.html``.
+
+``catalog.parquet`` has one row per title (:data:`CATALOG_SCHEMA`), whatever
+happened to it; ``candidates.parquet`` one row per candidate across the
+catalog (:data:`CANDIDATE_SCHEMA`), read back from each title's
+``candidates.json``: the table a personalisation service loads its pool
+from. Image paths in it are relative to the output root. All three are
+written atomically.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import urllib.parse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from thumbsel import __version__
+from thumbsel.files import atomic_path, write_text
+from thumbsel.text import plural
+
+__all__ = ["CANDIDATE_SCHEMA", "CATALOG_SCHEMA", "write_index"]
+
+CATALOG_SCHEMA = pa.schema(
+    [
+        pa.field("title_id", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("series", pa.string()),
+        pa.field("episode", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("warning", pa.string()),
+        pa.field("frames", pa.int64()),
+        pa.field("duration", pa.float64()),
+        pa.field("shots", pa.int64()),
+        pa.field("candidates", pa.int64()),
+        pa.field("characters", pa.int64()),
+        pa.field("seconds", pa.float64()),
+        pa.field("timings", pa.string()),
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("options", pa.string()),
+    ]
+)
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        pa.field("title_id", pa.string(), nullable=False),
+        pa.field("rank", pa.int32(), nullable=False),
+        pa.field("frame", pa.int64(), nullable=False),
+        pa.field("time", pa.float64(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("shot", pa.int64(), nullable=False),
+        pa.field("tags", pa.list_(pa.string()), nullable=False),
+        pa.field("characters", pa.list_(pa.string()), nullable=False),
+        pa.field("image", pa.string(), nullable=False),
+        pa.field("thumbnail", pa.string(), nullable=False),
+        pa.field("crops", pa.string(), nullable=False),
+    ]
+)
+_TOP = 4
+"""Candidates shown per title on the catalog page."""
+
+
+def _catalog_row(record: dict[str, Any]) -> dict[str, Any]:
+    row = {name: record.get(name) for name in CATALOG_SCHEMA.names}
+    for name in ("timings", "options"):
+        if row[name] is not None:
+            row[name] = json.dumps(row[name], sort_keys=True)
+    return row
+
+
+def _candidates(outroot: Path, title_id: str) -> list[dict[str, Any]]:
+    document = json.loads((outroot / title_id / "candidates.json").read_text(encoding="utf-8"))
+    rows = []
+    for item in document:
+        characters = [f.get("character") for f in item.get("faces", []) if f.get("character")]
+        rows.append(
+            {
+                "title_id": title_id,
+                "rank": item["rank"],
+                "frame": item["frame"],
+                "time": item["time"],
+                "score": item["score"],
+                "shot": item["shot"],
+                "tags": list(item["tags"]),
+                "characters": list(dict.fromkeys(characters)),
+                "image": f"{title_id}/{item['image']}",
+                "thumbnail": f"{title_id}/{item['thumbnail']}",
+                "crops": json.dumps(
+                    {canvas: f"{title_id}/{c['path']}" for canvas, c in item["crops"].items()},
+                    sort_keys=True,
+                ),
+            }
+        )
+    return rows
+
+
+def write_index(outroot: str | Path, records: Sequence[dict[str, Any]]) -> dict[str, Path]:
+    """Write the three catalog files for ``records`` (one per title); returns their paths."""
+    outroot = Path(outroot)
+    ordered = sorted(records, key=lambda r: r["title_id"])
+    catalog = pa.Table.from_pylist([_catalog_row(r) for r in ordered], schema=CATALOG_SCHEMA)
+    candidates: list[dict[str, Any]] = []
+    for record in ordered:
+        if record["status"] in ("done", "skipped"):
+            candidates += _candidates(outroot, record["title_id"])
+    pool = pa.Table.from_pylist(candidates, schema=CANDIDATE_SCHEMA)
+    paths = {
+        "catalog": outroot / "catalog.parquet",
+        "candidates": outroot / "candidates.parquet",
+        "index": outroot / "index.html",
+    }
+    with atomic_path(paths["catalog"]) as temporary:
+        pq.write_table(catalog, temporary, compression="zstd")
+    with atomic_path(paths["candidates"]) as temporary:
+        pq.write_table(pool, temporary, compression="zstd")
+    write_text(paths["index"], _page(ordered, candidates))
+    return paths
+
+
+def _page(records: Sequence[dict[str, Any]], candidates: Sequence[dict[str, Any]]) -> str:
+    by_title: dict[str, list[dict[str, Any]]] = {}
+    for candidate in candidates:
+        by_title.setdefault(candidate["title_id"], []).append(candidate)
+    titles = []
+    for record in records:
+        title_id = record["title_id"]
+        titles.append(
+            {
+                "id": title_id,
+                "status": record["status"],
+                "error": record.get("error"),
+                "warning": record.get("warning"),
+                "path": record["path"],
+                "report": _link(f"{title_id}/report.html"),
+                "facts": " · ".join(
+                    plural(int(record[name]), word)
+                    for name, word in (
+                        ("frames", "frame"),
+                        ("shots", "shot"),
+                        ("characters", "character"),
+                    )
+                    if record.get(name)
+                ),
+                "top": [
+                    {"image": _link(c["thumbnail"]), "rank": c["rank"], "tags": c["tags"]}
+                    for c in by_title.get(title_id, [])[:_TOP]
+                ],
+            }
+        )
+    counts = {s: sum(r["status"] == s for r in records) for s in ("done", "skipped", "failed")}
+    return (
+        _environment()
+        .get_template("index.html.j2")
+        .render(titles=titles, counts=counts, version=__version__)
+    )
+
+
+def _link(path: str) -> str:
+    return urllib.parse.quote(path, safe="/")
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("thumbsel.catalog", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
