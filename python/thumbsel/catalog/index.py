@@ -21,7 +21,7 @@ import jinja2
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from thumbsel import __version__
+from thumbsel._core import __version__
 from thumbsel.files import atomic_path, write_text
 from thumbsel.text import plural
 

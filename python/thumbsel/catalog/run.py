@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thumbsel import __version__
+from thumbsel._core import __version__
 from thumbsel.catalog.index import write_index
 from thumbsel.catalog.task import run_title
 from thumbsel.catalog.titles import Title

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from thumbsel import __version__
+from thumbsel._core import __version__
 from thumbsel.catalog.titles import Title
 from thumbsel.errors import ThumbselError
 from thumbsel.files import write_json
