@@ -196,3 +196,21 @@ def test_the_command_line_says_which_titles_failed(library: Path, tmp_path: Path
     with contextlib.redirect_stderr(err):
         assert main(["catalog", str(tmp_path / "absent"), "-o", str(tmp_path / "d")]) == 1
     assert np.all([(tmp_path / "c" / name).is_file() for name in ("catalog.parquet", "index.html")])
+
+
+def test_a_retry_clears_only_its_own_leftovers(tmp_path: Path) -> None:
+    """A killed attempt's folder is removed when the title runs again, and no other
+    title's, though one id starts with the other ("x" and "x.extra")."""
+    from thumbsel.catalog import Title, run_title
+
+    video = videos.write_video(
+        tmp_path / "x.mp4", list(videos.moving_pattern_frames(30, seed=5)), fps=25
+    ).path
+    out = tmp_path / "out"
+    dead, other = out / WORK / "x@0dead", out / WORK / "x.extra@0busy"
+    dead.mkdir(parents=True)
+    other.mkdir(parents=True)
+    record = run_title(Title("x", str(video)), str(out), PickOptions(k=2, faces=False))
+    assert record["status"] == "done"
+    assert not dead.exists() and other.is_dir()
+    assert (out / "x" / "candidates.json").is_file()

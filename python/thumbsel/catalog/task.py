@@ -72,10 +72,11 @@ def run_title(title: Title, outroot: str, options: PickOptions) -> dict[str, Any
     ):
         return previous | {"status": "skipped"}
     work = Path(outroot) / WORK
-    for stale in work.glob(f"{title.title_id}.*"):
+    # "@" is in no title id, so this matches this title's folders only.
+    for stale in work.glob(f"{title.title_id}@*"):
         # Left by an attempt whose worker died: Dask runs the task again here.
         shutil.rmtree(stale, ignore_errors=True)
-    fresh = work / f"{title.title_id}.{uuid.uuid4().hex}"
+    fresh = work / f"{title.title_id}@{uuid.uuid4().hex}"
     try:
         result = pick_title(title.path, fresh, chosen)
     except ThumbselError as error:
