@@ -181,7 +181,8 @@ def test_analyze_writes_parquet_without_progress_bar(bikes: Path, tmp_path: Path
     assert f"{BIKES_FRAMES} frames" in run.stdout
     # stderr is not a terminal, so there is no progress bar (and nothing else).
     assert run.stderr == ""
-    assert [p.name for p in tmp_path.iterdir()] == ["x.parquet"]
+    # The table, and beside it the faces sighted (for a later `pick --frames`).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.faces.parquet", "x.parquet"]
 
 
 def test_progress_bar_is_drawn_when_asked_for(

@@ -43,11 +43,12 @@ from thumbsel.frames import FrameTable
 from thumbsel.outputs.pick import candidate_files
 from thumbsel.outputs.tables import write_shots_csv
 from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
-from thumbsel.people.tracks import read_sightings
+from thumbsel.people.tracks import read_sightings, sightings_path, write_sightings
 from thumbsel.personalize import commands as personalize_commands
 from thumbsel.pipeline import MAX_SHOT_FRAMES, PickOptions, pick_title
 from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, SelectionOptions
 from thumbsel.shots import ShotDetection, ShotOptions, detect_shots
+from thumbsel.text import plural
 from thumbsel.timecode import timecode
 
 __all__ = ["entry", "main"]
@@ -149,6 +150,19 @@ def _parser() -> argparse.ArgumentParser:
     common(analyze_cmd)
     analyze_cmd.add_argument(
         "-o", "--output", required=True, type=output_path, help="Parquet file to write"
+    )
+    analyze_cmd.add_argument(
+        "--no-cast",
+        dest="cast",
+        action="store_false",
+        help="do not embed the faces for telling the characters apart (default: on when "
+        "the cast extra is installed; written beside the table as NAME.faces.parquet)",
+    )
+    analyze_cmd.add_argument(
+        "--no-embeddings",
+        dest="embeddings",
+        action="store_false",
+        help="leave the identity embeddings (biometric data) out of the faces file",
     )
     analyze_cmd.set_defaults(run=_analyze)
 
@@ -277,7 +291,7 @@ def _frames(
     started = time.perf_counter()
     if getattr(arguments, "frames", None):
         frames = FrameTable.read_parquet(arguments.frames).for_video(arguments.video)
-        sightings = read_sightings(Path(arguments.frames).with_name("faces.parquet"))
+        sightings = read_sightings(sightings_path(arguments.frames))
         return frames, {"read_frames": time.perf_counter() - started}, sightings
     analysis = analyze(
         arguments.video,
@@ -295,10 +309,16 @@ def _frames(
 
 
 def _analyze(arguments: argparse.Namespace) -> int:
-    frames, _, _ = _frames(arguments)
+    frames, _, sightings = _frames(arguments)
     frames.to_parquet(arguments.output)
+    if sightings is not None:
+        # Beside the table, where `pick --frames` finds them.
+        faces = sightings_path(arguments.output)
+        write_sightings(sightings, faces, embeddings=arguments.embeddings)
     if not arguments.quiet:
         print(f"{len(frames)} frames -> {arguments.output}")
+        if sightings is not None:
+            print(f"{plural(sightings.num_rows, 'face')} sighted -> {faces}")
     return _finish(frames)
 
 

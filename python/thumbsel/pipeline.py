@@ -25,7 +25,7 @@ from thumbsel.errors import OutputError, ThumbselError
 from thumbsel.frames import FrameTable
 from thumbsel.outputs import write_pick
 from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
-from thumbsel.people.tracks import read_sightings
+from thumbsel.people.tracks import read_sightings, sightings_path
 from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, Selection, SelectionOptions, select
 from thumbsel.shots import ShotDetection, ShotOptions, detect_shots
 
@@ -107,7 +107,8 @@ def pick_title(
     """Pick ``video``'s candidates into ``outdir`` (see ``thumbsel pick``).
 
     ``frames_table`` reuses the ``frames.parquet`` of an earlier analysis (and
-    the ``faces.parquet`` beside it) instead of decoding again. Raises a
+    its sightings beside it: :func:`~thumbsel.people.tracks.sightings_path`)
+    instead of decoding again. Raises a
     :class:`~thumbsel.errors.ThumbselError` for bad input, output or options.
     """
     options = options or PickOptions()
@@ -118,7 +119,7 @@ def pick_title(
     sightings: pa.Table | None
     if frames_table is not None:
         frames = FrameTable.read_parquet(frames_table).for_video(video)
-        sightings = read_sightings(Path(frames_table).with_name("faces.parquet"))
+        sightings = read_sightings(sightings_path(frames_table))
         timings = {"read_frames": time.perf_counter() - started}
     else:
         analysis = analyze(

@@ -240,3 +240,22 @@ def test_the_cast_is_found_again_from_a_picks_tables(tmp_path: Path) -> None:
     assert (again / "characters.json").read_bytes() == expected
     assert (reused / "characters.json").read_bytes() == expected
     assert (reused / "candidates.json").read_bytes() == (first / "candidates.json").read_bytes()
+
+
+def test_analyze_keeps_the_faces_for_a_later_pick(tmp_path: Path) -> None:
+    """`analyze -o t.parquet` writes t.faces.parquet beside it, so a pick from the
+    table finds the same cast as a pick from the video."""
+    table = tmp_path / "t.parquet"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["analyze", str(footage(PAIR)), "-o", str(table)]) == 0
+    assert (tmp_path / "t.faces.parquet").is_file()
+    direct, reused = tmp_path / "direct", tmp_path / "reused"
+    assert _pick([str(footage(PAIR)), "-k", "2", "-o", str(direct)])[0] == 0
+    code, err = _pick([str(footage(PAIR)), "-k", "2", "-o", str(reused), "--frames", str(table)])
+    assert code == 0, err
+    assert (reused / "characters.json").read_bytes() == (direct / "characters.json").read_bytes()
+    # Without embeddings the faces file says who was seen, not who they are.
+    bare = tmp_path / "bare.parquet"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["analyze", str(footage(PAIR)), "-o", str(bare), "--no-embeddings"]) == 0
+    assert "embedding" not in pq.read_table(tmp_path / "bare.faces.parquet").column_names

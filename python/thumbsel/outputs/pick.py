@@ -15,18 +15,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from thumbsel.artwork import Artwork
 from thumbsel.artwork.crops import crop_picture
 from thumbsel.cast import Cast
 from thumbsel.errors import OutputError
-from thumbsel.files import atomic_path, directory_lock, write_json
+from thumbsel.files import directory_lock, write_json
 from thumbsel.frames import FrameTable
 from thumbsel.outputs.documents import CandidateFiles, candidate_document, summary_document
 from thumbsel.outputs.report import write_report
 from thumbsel.outputs.sheets import make_thumbnail, save_jpeg, to_display, write_contact_sheet
 from thumbsel.outputs.tables import write_frames, write_shots_csv
+from thumbsel.people.tracks import sightings_path, write_sightings
 from thumbsel.select import Selection
 from thumbsel.shots import ShotDetection
 from thumbsel.timecode import timecode
@@ -206,10 +206,7 @@ def _write_cast(
     sightings = cast.sightings.append_column(
         "character", pa.array(list(cast.character_of_sighting), pa.string())
     )
-    if not embeddings:
-        sightings = sightings.drop_columns(["embedding"])
-    with atomic_path(outdir / "faces.parquet") as temporary:
-        pq.write_table(sightings, temporary, compression="zstd")
+    write_sightings(sightings, sightings_path(outdir / "frames.parquet"), embeddings=embeddings)
     return characters
 
 

@@ -17,6 +17,7 @@ track's best row only.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from thumbsel.errors import FrameTableError
+from thumbsel.files import atomic_path
 from thumbsel.people.faces import Face, iou
 from thumbsel.people.identity import EMBEDDING_SIZE, MIN_FACE_PIXELS, Chip, IdentityModel
 
@@ -196,3 +198,20 @@ def read_sightings(path: Path) -> pa.Table | None:
         return table.select(SIGHTING_SCHEMA.names).cast(SIGHTING_SCHEMA)
     except (KeyError, pa.ArrowException) as error:
         raise FrameTableError(f"{path}: not a faces table of this thumbsel ({error})") from None
+
+
+def sightings_path(frames_path: str | os.PathLike[str]) -> Path:
+    """Where the sightings of the frame table at ``frames_path`` are kept:
+    ``faces.parquet`` beside a pick's ``frames.parquet``, else ``<name>.faces.parquet``."""
+    path = Path(frames_path)
+    if path.name == "frames.parquet":
+        return path.with_name("faces.parquet")
+    return path.with_name(f"{path.stem}.faces.parquet")
+
+
+def write_sightings(table: pa.Table, path: str | os.PathLike[str], *, embeddings: bool) -> None:
+    """Write sightings atomically; ``embeddings=False`` leaves the biometrics out."""
+    if not embeddings and "embedding" in table.column_names:
+        table = table.drop_columns(["embedding"])
+    with atomic_path(path) as temporary:
+        pq.write_table(table, temporary, compression="zstd")
