@@ -80,6 +80,27 @@ def _weights(value: str) -> QualityWeights:
     return weights
 
 
+_MIN_WORKER_MEMORY = 256 << 20
+_MAX_WORKER_MEMORY = 1 << 44
+
+
+def _memory_size(value: str) -> str:
+    """A worker memory limit Dask understands (4GiB, 2.5GB, 800MB), within bounds."""
+    try:
+        from dask.utils import parse_bytes
+    except ImportError:
+        raise argparse.ArgumentTypeError(
+            "the catalog needs Dask: pip install 'thumbsel[dask]'"
+        ) from None
+    try:
+        size = int(parse_bytes(value))
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a size such as 4GiB") from None
+    if not _MIN_WORKER_MEMORY <= size <= _MAX_WORKER_MEMORY:
+        raise argparse.ArgumentTypeError(f"{value!r} must be within 256MiB..16TiB")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="thumbsel",
@@ -259,6 +280,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     catalog_cmd.add_argument(
         "--memory-limit",
+        type=_memory_size,
         metavar="SIZE",
         help="per local worker, e.g. 4GiB (default: Dask's share of the machine)",
     )
@@ -412,13 +434,19 @@ def _catalog(arguments: argparse.Namespace) -> int:
         workers=arguments.workers,
         scheduler=arguments.scheduler,
         memory_limit=arguments.memory_limit,
+        threads=arguments.threads,
     ) as client:
         if not arguments.quiet and client.dashboard_link:
             print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
         bar = _catalog_bar(len(titles), quiet=arguments.quiet)
         try:
             result = run_catalog(
-                client, titles, arguments.output, options, on_record=bar.record if bar else None
+                client,
+                titles,
+                arguments.output,
+                options,
+                batch_size=arguments.batch_size,
+                on_record=bar.record if bar else None,
             )
         finally:
             if bar is not None:

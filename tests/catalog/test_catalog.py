@@ -214,3 +214,22 @@ def test_a_retry_clears_only_its_own_leftovers(tmp_path: Path) -> None:
     assert record["status"] == "done"
     assert not dead.exists() and other.is_dir()
     assert (out / "x" / "candidates.json").is_file()
+
+
+def test_catalog_knobs_are_checked(library: Path, tmp_path: Path) -> None:
+    err = io.StringIO()
+    runs = (
+        (["--memory-limit", "lots"], 2, "not a size"),
+        (["--memory-limit", "10MB"], 2, "256MiB..16TiB"),
+        (["--workers", "0"], 2, "workers"),
+        (["--scheduler", "tcp://127.0.0.1:9", "--threads", "2"], 1, "local workers"),
+    )
+    for extra, code, message in runs:
+        err.truncate(0)
+        with (
+            contextlib.redirect_stderr(err),
+            pytest.raises(SystemExit) if code == 2 else contextlib.nullcontext(),
+        ):
+            assert main(["catalog", str(library), "-o", str(tmp_path / "c"), *extra]) == code
+        assert message in err.getvalue(), (extra, err.getvalue())
+    assert not (tmp_path / "c").exists()

@@ -52,14 +52,21 @@ def dask_client(
     workers: int | None = None,
     scheduler: str | None = None,
     memory_limit: str | None = None,
+    threads: int | None = None,
     dashboard: bool = True,
 ) -> Iterator[Any]:
-    """A client of ``scheduler``, or of a local cluster of ``workers`` processes."""
+    """A client of ``scheduler``, or of a local cluster of ``workers`` processes, each
+    giving ``threads`` scoring threads to its title (default: its share of the cores)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise ThumbselError("the catalog needs Dask: pip install 'thumbsel[dask]'") from None
     if scheduler is not None:
+        if threads is not None or memory_limit is not None or workers is not None:
+            raise ThumbselError(
+                "--workers, --threads and --memory-limit set up local workers; on a cluster, "
+                "give them to `dask worker` (and THUMBSEL_THREADS in its environment)"
+            )
         with Client(scheduler, timeout="30s") as client:  # type: ignore[no-untyped-call]
             yield client
         return
@@ -67,7 +74,7 @@ def dask_client(
     count = workers or cores
     if not 1 <= count <= MAX_WORKERS:
         raise ThumbselError(f"--workers must be within 1..{MAX_WORKERS}, got {count}")
-    threads = max(1, cores // count)
+    threads = threads or max(1, cores // count)
     with (
         LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=count,
@@ -90,6 +97,7 @@ def run_catalog(
     outroot: str | os.PathLike[str],
     options: PickOptions,
     *,
+    batch_size: int | None = None,
     on_record: Any = None,
 ) -> CatalogResult:
     """Pick every title on ``client``'s cluster into ``outroot``, then write the index.
@@ -107,6 +115,7 @@ def run_catalog(
             title,
             str(root.resolve()),
             options,
+            batch_size=batch_size,
             key=f"thumbsel-title-{title.title_id}-{os.urandom(4).hex()}",
             retries=RETRIES,
             pure=False,

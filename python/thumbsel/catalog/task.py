@@ -45,7 +45,9 @@ def title_options(options: PickOptions, title: Title) -> PickOptions:
     return dataclasses.replace(options, **title.options) if title.options else options
 
 
-def run_title(title: Title, outroot: str, options: PickOptions) -> dict[str, Any]:
+def run_title(
+    title: Title, outroot: str, options: PickOptions, *, batch_size: int | None = None
+) -> dict[str, Any]:
     """Pick one title into ``outroot/<title_id>/``; returns its catalog record."""
     started = time.perf_counter()
     record: dict[str, Any] = {
@@ -78,7 +80,7 @@ def run_title(title: Title, outroot: str, options: PickOptions) -> dict[str, Any
         shutil.rmtree(stale, ignore_errors=True)
     fresh = work / f"{title.title_id}@{uuid.uuid4().hex}"
     try:
-        result = pick_title(title.path, fresh, chosen)
+        result = pick_title(title.path, fresh, chosen, batch_size=batch_size)
     except ThumbselError as error:
         shutil.rmtree(fresh, ignore_errors=True)
         record["error"] = _one_line(error)
