@@ -23,7 +23,6 @@ from pathlib import Path
 import pyarrow as pa
 
 from thumbsel import _core
-from thumbsel.analysis import analyze
 from thumbsel.arguments import bounded_float, output_path, whole_number
 from thumbsel.catalog.run import MAX_WORKERS
 from thumbsel.decode import DEFAULT_MAX_PIXELS, MAX_MAX_PIXELS
@@ -43,9 +42,9 @@ from thumbsel.frames import FrameTable
 from thumbsel.outputs.pick import candidate_files
 from thumbsel.outputs.tables import write_shots_csv
 from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
-from thumbsel.people.tracks import read_sightings, sightings_path, write_sightings
+from thumbsel.people.tracks import sightings_path, write_sightings
 from thumbsel.personalize import commands as personalize_commands
-from thumbsel.pipeline import MAX_SHOT_FRAMES, PickOptions, pick_title
+from thumbsel.pipeline import MAX_SHOT_FRAMES, PickOptions, measure, pick_title
 from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, SelectionOptions
 from thumbsel.shots import ShotDetection, ShotOptions, detect_shots
 from thumbsel.text import plural
@@ -308,26 +307,21 @@ def _say(message: str) -> None:
 def _frames(
     arguments: argparse.Namespace,
 ) -> tuple[FrameTable, dict[str, float], pa.Table | None]:
-    """The frame table, read back from ``--frames`` or measured now; the seconds it took;
-    and the faces sighted (with ``--frames``, the ``faces.parquet`` beside it)."""
-    started = time.perf_counter()
-    if getattr(arguments, "frames", None):
-        frames = FrameTable.read_parquet(arguments.frames).for_video(arguments.video)
-        sightings = read_sightings(sightings_path(arguments.frames))
-        return frames, {"read_frames": time.perf_counter() - started}, sightings
-    analysis = analyze(
+    """``measure`` with the command's options (``analyze`` and ``shots``)."""
+    options = PickOptions(
+        faces=arguments.faces,
+        cast=getattr(arguments, "cast", False),
+        people_interval=arguments.people_interval,
+        max_pixels=arguments.max_pixels,
+    )
+    return measure(
         arguments.video,
+        options,
+        frames_table=getattr(arguments, "frames", None),
         batch_size=arguments.batch_size,
         threads=arguments.threads,
         progress=False if arguments.quiet else None,
-        faces=None if arguments.faces else False,
-        people_interval=arguments.people_interval,
-        max_pixels=arguments.max_pixels,
-        cast=None if getattr(arguments, "cast", False) and arguments.faces else False,
     )
-    # The people worker runs beside the scoring threads, inside the analysis time.
-    timings = {"analyze": analysis.seconds, "people": analysis.people_seconds}
-    return analysis.frames, timings, analysis.sightings
 
 
 def _analyze(arguments: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from thumbsel.people.tracks import read_sightings, sightings_path
 from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, Selection, SelectionOptions, select
 from thumbsel.shots import ShotDetection, ShotOptions, detect_shots
 
-__all__ = ["PickOptions", "PickResult", "pick_title"]
+__all__ = ["MAX_SHOT_FRAMES", "PickOptions", "PickResult", "measure", "pick_title"]
 
 MAX_SHOT_FRAMES = 100_000
 
@@ -94,6 +94,37 @@ class PickResult:
     timings: dict[str, float]
 
 
+def measure(
+    video: str | os.PathLike[str],
+    options: PickOptions,
+    *,
+    frames_table: str | os.PathLike[str] | None = None,
+    batch_size: int | None = None,
+    threads: int | None = None,
+    progress: bool | None = False,
+) -> tuple[FrameTable, dict[str, float], pa.Table | None]:
+    """The frame table and the faces sighted: read back from ``frames_table`` (and
+    its sightings beside it), or measured now in one pass; and the seconds it took."""
+    started = time.perf_counter()
+    if frames_table is not None:
+        frames = FrameTable.read_parquet(frames_table).for_video(video)
+        sightings = read_sightings(sightings_path(frames_table))
+        return frames, {"read_frames": time.perf_counter() - started}, sightings
+    analysis = analyze(
+        video,
+        batch_size=batch_size,
+        threads=threads,
+        progress=progress,
+        faces=None if options.faces else False,
+        people_interval=options.people_interval,
+        max_pixels=options.max_pixels,
+        cast=None if options.cast and options.faces else False,
+    )
+    # The people worker runs beside the scoring threads, inside the analysis time.
+    timings = {"analyze": analysis.seconds, "people": analysis.people_seconds}
+    return analysis.frames, timings, analysis.sightings
+
+
 def pick_title(
     video: str | os.PathLike[str],
     outdir: str | os.PathLike[str],
@@ -115,26 +146,14 @@ def pick_title(
     if Path(outdir).is_file():
         raise OutputError(f"{outdir}: exists and is not a directory")
     series = load_series_cast(Path(options.series_cast)) if options.series_cast else None
-    started = time.perf_counter()
-    sightings: pa.Table | None
-    if frames_table is not None:
-        frames = FrameTable.read_parquet(frames_table).for_video(video)
-        sightings = read_sightings(sightings_path(frames_table))
-        timings = {"read_frames": time.perf_counter() - started}
-    else:
-        analysis = analyze(
-            video,
-            batch_size=batch_size,
-            threads=threads,
-            progress=progress,
-            faces=None if options.faces else False,
-            people_interval=options.people_interval,
-            max_pixels=options.max_pixels,
-            cast=None if options.cast and options.faces else False,
-        )
-        frames, sightings = analysis.frames, analysis.sightings
-        # The people worker runs beside the scoring threads, inside the analysis time.
-        timings = {"analyze": analysis.seconds, "people": analysis.people_seconds}
+    frames, timings, sightings = measure(
+        video,
+        options,
+        frames_table=frames_table,
+        batch_size=batch_size,
+        threads=threads,
+        progress=progress,
+    )
     clock = time.perf_counter()
     shots = detect_shots(frames, ShotOptions(min_shot_frames=options.min_shot_frames))
     cast = None

@@ -20,6 +20,7 @@ must outrank a frontal close-up on screen for 5. Each part is kept in
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,30 +156,24 @@ class Cast:
 
     def faces_at(self, row: int) -> list[tuple[Box, str | None]]:
         """The faces sighted on table row ``row``, largest first, with their characters."""
-        found = []
-        for index in self._rows_index.get(row, ()):
-            found.append((self._box(index), self.character_of_sighting[index]))
-        return found
+        sightings_of_row, boxes = self._index
+        return [
+            (_box_of_row(boxes[index]), self.character_of_sighting[index])
+            for index in sightings_of_row.get(row, ())
+        ]
 
     def main_character(self, row: int) -> str | None:
         """The character of the largest face on ``row``, if it is one of the cast."""
         faces = self.faces_at(row)
         return faces[0][1] if faces else None
 
-    @property
-    def _rows_index(self) -> dict[int, list[int]]:
-        cached: dict[int, list[int]] | None = self.__dict__.get("_rows_cache")
-        if cached is None:
-            cached = {}
-            for index, row in enumerate(self.sightings.column("frame").to_pylist()):
-                cached.setdefault(int(row), []).append(index)
-            object.__setattr__(self, "_rows_cache", cached)
-        return cached
-
-    def _box(self, index: int) -> Box:
-        return tuple(  # type: ignore[return-value]
-            int(self.sightings.column(name)[index].as_py()) for name in ("x0", "y0", "x1", "y1")
-        )
+    @functools.cached_property
+    def _index(self) -> tuple[dict[int, list[int]], npt.NDArray[np.int64]]:
+        """Sightings by table row, and every sighting's box, read from Arrow once."""
+        by_row: dict[int, list[int]] = {}
+        for index, row in enumerate(self.sightings.column("frame").to_pylist()):
+            by_row.setdefault(int(row), []).append(index)
+        return by_row, _boxes(self.sightings)
 
 
 def cluster(embeddings: npt.NDArray[np.float32], distance: float) -> npt.NDArray[np.int64]:
@@ -194,10 +189,10 @@ def cluster(embeddings: npt.NDArray[np.float32], distance: float) -> npt.NDArray
     alive = np.ones(count, bool)
     members = [[i] for i in range(count)]
     while alive.sum() > 1:
-        masked = np.where(alive[:, None] & alive[None, :], gaps, np.inf)
-        flat = int(np.argmin(masked))
+        # Merged-away clusters' rows and columns are infinite: never the nearest.
+        flat = int(np.argmin(gaps))
         a, b = divmod(flat, count)
-        if masked[a, b] >= distance:
+        if gaps[a, b] >= distance:
             break
         a, b = min(a, b), max(a, b)
         # Average linkage: the merged cluster's distance to each other one is the
@@ -237,7 +232,8 @@ def find_cast(
     ).reshape(-1, EMBEDDING_SIZE)
     # One shot is one observation of a person: tracks of one shot in the same
     # place (a track broken by a sudden move) are joined before clustering.
-    observation = _observations(sightings, best_rows, shots.shot_of_frame[rows[best_rows]])
+    boxes = _boxes(sightings)
+    observation = _observations(boxes[best_rows], shots.shot_of_frame[rows[best_rows]])
     joined = np.asarray(
         [vectors[observation == o].mean(axis=0) for o in range(int(observation.max()) + 1)]
         if len(observation)
@@ -251,9 +247,7 @@ def find_cast(
     cluster_of_sighting = np.array([cluster_of_track.get(int(t), -1) for t in tracks], np.int64)
 
     height = frames.video.height
-    y0 = np.asarray(sightings.column("y0").to_numpy(), np.float64)
-    y1 = np.asarray(sightings.column("y1").to_numpy(), np.float64)
-    share = (y1 - y0) / max(height, 1)
+    share = (boxes[:, 3] - boxes[:, 1]) / max(height, 1)
     yaw = np.asarray(sightings.column("yaw").to_numpy(), np.float64)
     closed = np.asarray(sightings.column("eyes_closed").to_numpy(zero_copy_only=False), bool)
     shot_of_sighting = shots.shot_of_frame[rows] if count else np.zeros(0, np.int64)
@@ -293,7 +287,7 @@ def find_cast(
                 best_per_shot[shot_index] = (value, index)
         chosen = sorted(best_per_shot.values(), key=lambda item: (-item[0], item[1]))
         gallery = tuple(
-            (int(rows[index]), _box_of(sightings, index)) for _, index in chosen[:GALLERY_FACES]
+            (int(rows[index]), _box_of_row(boxes[index])) for _, index in chosen[:GALLERY_FACES]
         )
         members = labels == number
         found.append(
@@ -307,7 +301,7 @@ def find_cast(
                 "prominence": seconds * (1.0 + 0.5 * min(1.0, 2.0 * median_height))
                 + 0.25 * closeups,
                 "best_row": int(rows[best_sighting]),
-                "best_box": _box_of(sightings, best_sighting),
+                "best_box": _box_of_row(boxes[best_sighting]),
                 "embedding": vectors[members].mean(axis=0).astype(np.float32),
                 "gallery": gallery,
                 "first": int(rows[mine].min()),
@@ -330,26 +324,31 @@ def find_cast(
 
 
 def _observations(
-    sightings: pa.Table, best_rows: npt.NDArray[np.int64], shot_of_best: npt.NDArray[np.int64]
+    best_boxes: npt.NDArray[np.int64], shot_of_best: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
     """An observation number per embedded track: tracks of one shot whose best boxes
     overlap by ``SAME_TRACK_IOU`` share one."""
-    boxes = [
-        tuple(int(sightings.column(n)[int(i)].as_py()) for n in ("x0", "y0", "x1", "y1"))
-        for i in best_rows
-    ]
-    number = np.arange(len(best_rows), dtype=np.int64)
-    for a in range(len(best_rows)):
+    boxes = [_box_of_row(box) for box in best_boxes]
+    number = np.arange(len(boxes), dtype=np.int64)
+    for a in range(len(boxes)):
         for b in range(a):
-            if shot_of_best[a] == shot_of_best[b] and iou(boxes[a], boxes[b]) >= SAME_TRACK_IOU:  # type: ignore[arg-type]
+            if shot_of_best[a] == shot_of_best[b] and iou(boxes[a], boxes[b]) >= SAME_TRACK_IOU:
                 number[number == number[a]] = number[b]
                 break
     _, renumbered = np.unique(number, return_inverse=True)
     return np.asarray(renumbered, np.int64)
 
 
-def _box_of(sightings: pa.Table, index: int) -> Box:
-    x0, y0, x1, y1 = (int(sightings.column(n)[index].as_py()) for n in ("x0", "y0", "x1", "y1"))
+def _boxes(sightings: pa.Table) -> npt.NDArray[np.int64]:
+    """``(n, 4)`` boxes of the sightings: x0, y0, x1, y1."""
+    return np.stack(
+        [np.asarray(sightings.column(n).to_numpy(), np.int64) for n in ("x0", "y0", "x1", "y1")],
+        axis=1,
+    ).reshape(-1, 4)
+
+
+def _box_of_row(values: npt.NDArray[np.int64]) -> Box:
+    x0, y0, x1, y1 = (int(v) for v in values)
     return (x0, y0, x1, y1)
 
 

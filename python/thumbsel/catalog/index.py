@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from thumbsel._core import __version__
 from thumbsel.files import atomic_path, write_text
+from thumbsel.outputs.report import template_environment
 from thumbsel.text import plural
 
 __all__ = ["CANDIDATE_SCHEMA", "CATALOG_SCHEMA", "write_index"]
@@ -168,11 +169,4 @@ def _link(path: str) -> str:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("thumbsel.catalog", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return template_environment("thumbsel.catalog")

@@ -55,6 +55,7 @@ __all__ = [
     "GENERIC_STREAM_TITLES",
     "SHOT_TABLE_OPEN_LIMIT",
     "render_report",
+    "template_environment",
     "write_report",
 ]
 
@@ -316,16 +317,22 @@ def render_report(
     )
 
 
-@functools.cache
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("thumbsel.outputs", "templates"),
+def template_environment(package: str) -> jinja2.Environment:
+    """Jinja2 for the pages thumbsel writes: the templates of ``package``, HTML
+    escaped, and an unknown name an error rather than an empty string."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader(package, "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    environment = template_environment("thumbsel.outputs")
     environment.filters["coordinate"] = coordinate
     return environment
 
