@@ -75,3 +75,36 @@ def episode_shots(episode_frames):  # type: ignore[no-untyped-def]
     import thumbsel
 
     return thumbsel.detect_shots(episode_frames)
+
+
+LONG_TITLE_CUTS = (240, 400, 430, 476, 537, 587)
+"""First frames of the long title's shots after the first (see :func:`long_title`)."""
+
+
+@pytest.fixture(scope="session")
+def long_title(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """600 frames at 640x360, a keyframe every 40 (so it can be cut into segments):
+    the Chaplin short (rows 0-239, one shot), the man on the phone (240-399: his 120
+    frames, then 40 of them backwards, one shot with his face all through), and
+    bikes.mp4's first 200 frames (400-599, its own cuts at 30, 76, 137 and 187)."""
+    import av
+    import videos
+
+    def frames(path: Path, count: int) -> list[object]:
+        with av.open(str(path)) as container:
+            decoded = container.decode(video=0)
+            return [
+                next(decoded).reformat(width=640, height=360, format="rgb24").to_ndarray()
+                for _ in range(count)
+            ]
+
+    phone = frames(real_clip("carphone_pristine.mp4"), 120)
+    pictures = (
+        frames(footage("chaplin-bw.mp4"), 240)
+        + phone
+        + phone[::-1][:40]
+        + frames(real_clip("bikes.mp4"), 200)
+    )
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
+    options = {"x264-params": "keyint=40:min-keyint=40:scenecut=0"}
+    return videos.write_video(path, pictures, fps=25, options=options).path

@@ -23,6 +23,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"features"}),
     frozenset({"people"}),
     frozenset({"analysis"}),
+    frozenset({"segments"}),
     frozenset({"shots"}),
     frozenset({"cast"}),
     frozenset({"select"}),

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from thumbsel.columns import column
-from thumbsel.decode import DEFAULT_MAX_PIXELS, open_video
+from thumbsel.decode import DEFAULT_MAX_PIXELS, VideoSource, open_video
 from thumbsel.errors import EmptyVideoError, FacesUnavailableError
 from thumbsel.features import default_batch_size, extract_features, set_threads
 from thumbsel.frames import FrameTable, SourceFile
@@ -27,10 +27,10 @@ from thumbsel.people import (
     require_faces,
     why_faces_unavailable,
 )
-from thumbsel.people.identity import identity_installed, identity_model
+from thumbsel.people.identity import IdentityModel, identity_installed, identity_model
 from thumbsel.video import DecodeReport, VideoInfo
 
-__all__ = ["Analysis", "analyze"]
+__all__ = ["Analysis", "analyze", "people_models", "people_sampler"]
 
 
 @dataclass(frozen=True)
@@ -101,31 +101,12 @@ def analyze(
     started = time.perf_counter()
     if threads is not None:
         set_threads(threads)
-    if faces is None:
-        reason = why_faces_unavailable()
-        if reason is not None and faces_installed():
-            # Asked for by default, installed, yet unable to run (memory, a broken
-            # model): the pixels still rank the frames, and the user is told.
-            warnings.warn(f"people left out: {reason}", stacklevel=2)
-        faces = reason is None
-    elif faces:
-        require_faces()
-    identity = None
-    if cast or (cast is None and faces and identity_installed()):
-        if not faces:
-            raise FacesUnavailableError(
-                "knowing the cast needs the faces: they are off (faces=False) or not installed"
-            )
-        identity = identity_model()
+    faces, identity = people_models(faces, cast)
     with contextlib.ExitStack() as stack:
         opened = open_video(path, threads=decode_threads, max_pixels=max_pixels)
         source = stack.enter_context(opened)
         sampler = (
-            stack.enter_context(
-                PeopleSampler(
-                    interval=people_interval, duration=source.info.duration, identity=identity
-                )
-            )
+            stack.enter_context(people_sampler(source, people_interval, identity))
             if faces
             else None
         )
@@ -172,6 +153,35 @@ def analyze(
         sightings=sampler.sightings if sampler is not None else None,
         people_embedded=sampler.embedded if sampler is not None else 0,
     )
+
+
+def people_models(faces: bool | None, cast: bool | None) -> tuple[bool, IdentityModel | None]:
+    """Whether to look for people, and the identity model when telling them apart
+    (see :func:`analyze` for what ``None`` means for each)."""
+    if faces is None:
+        reason = why_faces_unavailable()
+        if reason is not None and faces_installed():
+            # Asked for by default, installed, yet unable to run (memory, a broken
+            # model): the pixels still rank the frames, and the user is told.
+            warnings.warn(f"people left out: {reason}", stacklevel=3)
+        faces = reason is None
+    elif faces:
+        require_faces()
+    identity = None
+    if cast or (cast is None and faces and identity_installed()):
+        if not faces:
+            raise FacesUnavailableError(
+                "knowing the cast needs the faces: they are off (faces=False) or not installed"
+            )
+        identity = identity_model()
+    return faces, identity
+
+
+def people_sampler(
+    source: VideoSource, interval: float, identity: IdentityModel | None
+) -> PeopleSampler:
+    """The sampler of one pass over ``source`` (enter it, so its worker stops with the pass)."""
+    return PeopleSampler(interval=interval, duration=source.info.duration, identity=identity)
 
 
 def _progress_bar(source: Any, progress: bool | None) -> Any:

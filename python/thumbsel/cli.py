@@ -25,6 +25,7 @@ import pyarrow as pa
 from thumbsel import _core
 from thumbsel.arguments import bounded_float, output_path, whole_number
 from thumbsel.catalog.run import MAX_WORKERS
+from thumbsel.catalog.task import DEFAULT_SEGMENT_FRAMES, MAX_SEGMENT_FRAMES, MIN_SEGMENT_FRAMES
 from thumbsel.decode import DEFAULT_MAX_PIXELS, MAX_MAX_PIXELS
 from thumbsel.errors import Terminated, ThumbselError
 from thumbsel.exits import (
@@ -283,6 +284,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="per local worker, e.g. 4GiB (default: Dask's share of the machine)",
     )
+    catalog_cmd.add_argument(
+        "--segment-frames",
+        type=whole_number(MIN_SEGMENT_FRAMES, MAX_SEGMENT_FRAMES),
+        default=DEFAULT_SEGMENT_FRAMES,
+        metavar="N",
+        help="measure a title of 2N frames or more in segments of N or more (two per worker "
+        f"thread at most), stitched exactly (default: {DEFAULT_SEGMENT_FRAMES:,})",
+    )
     pass_choices(catalog_cmd)
     pick_choices(catalog_cmd)
     catalog_cmd.set_defaults(run=_catalog)
@@ -421,9 +430,11 @@ def _print_shots(shots: ShotDetection) -> None:
 
 def _catalog(arguments: argparse.Namespace) -> int:
     from thumbsel.catalog import dask_client, find_titles, run_catalog
+    from thumbsel.catalog.store import OutputRoot
 
     options = _pick_options(arguments)
     titles = find_titles(arguments.input)
+    OutputRoot(arguments.output)  # a URL nothing can open fails before the cluster starts
     with dask_client(
         workers=arguments.workers,
         scheduler=arguments.scheduler,
@@ -441,6 +452,7 @@ def _catalog(arguments: argparse.Namespace) -> int:
                 options,
                 batch_size=arguments.batch_size,
                 on_record=bar.record if bar else None,
+                segment_frames=arguments.segment_frames,
             )
         finally:
             if bar is not None:

@@ -49,6 +49,8 @@ __all__ = [
     "MAX_MAX_PIXELS",
     "DecodeReport",
     "FrameBatch",
+    "Span",
+    "StreamIndex",
     "VideoInfo",
     "VideoSource",
     "check_pixels",
@@ -107,6 +109,35 @@ class FrameBatch:
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
+
+
+@dataclass(frozen=True)
+class StreamIndex:
+    """Where a stream's frames and keyframes lie, read from its packets without decoding."""
+
+    stamps: npt.NDArray[np.int64]
+    """Presentation timestamp of every frame, in presentation order (stream time base)."""
+    keyframes: npt.NDArray[np.int64]
+    """Presentation index (0-based row) of every keyframe, ascending."""
+
+    @property
+    def frames(self) -> int:
+        return int(self.stamps.shape[0])
+
+
+@dataclass(frozen=True)
+class Span:
+    """Frames ``first`` up to ``stop`` (exclusive) of a stream, to decode on their own.
+
+    ``first`` is a keyframe, so decoding can begin there. A span that does not
+    reach the end also decodes frame ``stop`` (the *lookahead*), whose change
+    signals need the frame before it: the next span cannot know them.
+    """
+
+    first: int
+    stop: int | None
+    first_stamp: int
+    stop_stamp: int | None
 
 
 @dataclass(frozen=True)
@@ -191,6 +222,8 @@ class VideoSource:
         finally:
             container.close()
         self.report = self._new_report()
+        self.span_durations: list[float | None] = []
+        """Each decoded frame's own duration, in the latest :meth:`span_batches` pass."""
 
     def __enter__(self) -> Self:
         return self
@@ -229,17 +262,73 @@ class VideoSource:
         self._running_passes.add(running)
         return running
 
+    def index(self) -> StreamIndex | None:
+        """Read every packet of the video stream (no decoding) to find its keyframes.
+
+        None when the packets alone cannot say which frame is which: a packet
+        without a timestamp, a repeated timestamp, one the demuxer marks to be
+        discarded or as corrupt, or a format whose clock may restart (there the
+        pass mends times as it goes).
+        """
+        if self._layout.clock_may_restart:
+            return None
+        container, stream = self._open_for_decoding()
+        stamps: list[int] = []
+        keys: list[int] = []
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0 and packet.pts is None:
+                    continue  # the demuxer's end-of-stream marker
+                if packet.pts is None or packet.is_discard or packet.is_corrupt:
+                    return None
+                stamps.append(packet.pts)
+                if packet.is_keyframe:
+                    keys.append(packet.pts)
+        except (av.FFmpegError, IndexError):
+            return None
+        finally:
+            container.close()
+        order = np.sort(np.array(stamps, np.int64))
+        if order.size == 0 or np.any(np.diff(order) == 0):
+            return None
+        keyframes = np.searchsorted(order, np.array(keys, np.int64))
+        return StreamIndex(stamps=order, keyframes=np.unique(keyframes))
+
+    def span_batches(self, span: Span, batch_size: int = 32) -> Iterator[FrameBatch]:
+        """Decode the frames of ``span`` (and its lookahead) only, ``batch_size`` at a time.
+
+        Indices are the rows the whole pass would give them, as long as every
+        packet makes one frame (:meth:`index`); :attr:`report` counts what was
+        decoded, but is not judged (only the whole title can be).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.report = self._new_report()
+        self.span_durations = []
+        running = self._generate_batches(batch_size, self.report, span)
+        self._running_passes.add(running)
+        return running
+
     def _generate_batches(
-        self, batch_size: int, report: DecodeReport
+        self, batch_size: int, report: DecodeReport, span: Span | None = None
     ) -> Generator[FrameBatch, None, None]:
         container, stream = self._open_for_decoding()
+        if span is not None and span.first > 0:
+            try:
+                container.seek(span.first_stamp, stream=stream, backward=True)
+            except av.FFmpegError as error:
+                container.close()
+                raise VideoOpenError(f"{self.path}: cannot seek to frame {span.first}") from error
         decoder = _FrameDecoder(container, stream, report)
         frames = decoder.frames()
         try:
             clock = _PresentationClock(self._layout)
             converter = _PlaneConverter(self.info, self._layout)
             builder: _BatchCollector | None = None
-            for decoded_index, frame in enumerate(frames):
+            numbered = (
+                enumerate(frames) if span is None else self._span_frames(frames, span, report)
+            )
+            for decoded_index, frame in numbered:
                 time = clock.time_of(frame)
                 try:
                     planes = converter.planes(frame)
@@ -251,12 +340,18 @@ class VideoSource:
                 if builder is None:
                     builder = _BatchCollector(batch_size)
                 builder.add(planes, decoded_index, time)
-                report.record_frame(time, clock.duration_of(frame))
+                duration = clock.duration_of(frame)
+                report.record_frame(time, duration)
+                if span is not None:
+                    self.span_durations.append(duration)
                 if builder.is_full:
                     yield builder.finish()
                     builder = None
             report.time_jumps = clock.jumps
-            report.finish(demuxer_failed=decoder.demuxer_failed)
+            if span is None:
+                report.finish(demuxer_failed=decoder.demuxer_failed)
+            elif decoder.demuxer_failed:
+                report.decode_errors += 1
             if builder is not None:
                 yield builder.finish()
         finally:
@@ -267,6 +362,24 @@ class VideoSource:
                 f" ({plural(report.decode_errors, 'decode error')})" if report.decode_errors else ""
             )
             raise EmptyVideoError(f"{self.path}: the video stream has no decodable frames{errors}")
+
+    @staticmethod
+    def _span_frames(
+        frames: Iterator[VideoFrame], span: Span, report: DecodeReport
+    ) -> Iterator[tuple[int, VideoFrame]]:
+        """The frames of ``span`` numbered as rows; the lookahead ends it."""
+        row = span.first
+        for frame in frames:
+            stamp = frame.pts
+            if stamp is None:
+                report.decode_errors += 1  # cannot be placed: the stitch will refuse
+                continue
+            if stamp < span.first_stamp:
+                continue  # decoded from the keyframe but shown before it
+            yield row, frame
+            row += 1
+            if span.stop_stamp is not None and stamp >= span.stop_stamp:
+                return
 
     def read_rgb(
         self, indices: Sequence[int], times: Sequence[float], *, seek: bool = True

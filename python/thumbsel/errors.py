@@ -23,6 +23,7 @@ __all__ = [
     "OutputError",
     "PersonalizeError",
     "PolicyFileError",
+    "SegmentMismatch",
     "Terminated",
     "ThumbselError",
     "VideoOpenError",
@@ -70,6 +71,11 @@ class OutOfMemoryError(ThumbselError, MemoryError):
 
 class OutputError(ThumbselError):
     """A result (image, table, report) cannot be written."""
+
+
+class SegmentMismatch(ThumbselError):
+    """Segments of a title do not stitch into its one pass exactly
+    (:mod:`thumbsel.segments`): the title is measured whole instead."""
 
 
 class PersonalizeError(ThumbselError, ValueError):

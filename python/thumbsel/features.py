@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from thumbsel import _core
 from thumbsel.columns import CORE_COLUMNS, DECODE_COLUMNS, HISTOGRAM_BINS
-from thumbsel.decode import FrameBatch, VideoSource
+from thumbsel.decode import FrameBatch, Span, VideoSource
 from thumbsel.errors import InvalidFrameError, OutOfMemoryError
 from thumbsel.memory import can_reserve
 
@@ -143,12 +143,14 @@ def extract_features(
     batch_size: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_batch: Callable[[FrameBatch, Columns], None] | None = None,
+    span: Span | None = None,
 ) -> pa.Table:
     """Score every frame of ``source`` in one streaming pass; returns the rows.
 
     ``batch_size`` defaults to :func:`default_batch_size` for the frame size.
     ``on_batch`` sees each batch with its measurements, in order, while the
     planes are still there: the people stage samples frames from it.
+    ``span`` scores those frames only (:meth:`VideoSource.span_batches`).
     """
     if batch_size is None:
         batch_size = default_batch_size(source.info.width, source.info.height)
@@ -169,7 +171,8 @@ def extract_features(
     extractor = FeatureExtractor(full_range=info.full_range, matrix=info.matrix)
     schema = pa.schema([entry.field() for entry in DECODE_COLUMNS + CORE_COLUMNS])
     record_batches: list[pa.RecordBatch] = []
-    for batch in _prefetch(source.batches(batch_size), _PREFETCH_BATCHES):
+    batches = source.batches(batch_size) if span is None else source.span_batches(span, batch_size)
+    for batch in _prefetch(batches, _PREFETCH_BATCHES):
         columns = extractor.push_yuv420_planes(batch.y, batch.u, batch.v)
         record_batches.append(_record_batch(batch, columns, schema))
         if on_batch is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from thumbsel.analysis import analyze
+from thumbsel.analysis import Analysis, analyze
 from thumbsel.artwork import Artwork, character_portraits, describe_artwork
 from thumbsel.cast import Cast, find_cast, load_series_cast, name_from_gallery, name_from_series
 from thumbsel.decode import DEFAULT_MAX_PIXELS, MAX_MAX_PIXELS
@@ -75,6 +75,16 @@ class PickOptions:
             if not ok:
                 raise ValueError(f"{name} must be within {bounds}, got {getattr(self, name)!r}")
 
+    def pass_arguments(self) -> dict[str, Any]:
+        """What the options ask of the measuring pass (:func:`~thumbsel.analysis.analyze`'s
+        keywords), so a pass in segments makes the same choices."""
+        return {
+            "faces": None if self.faces else False,
+            "people_interval": self.people_interval,
+            "max_pixels": self.max_pixels,
+            "cast": None if self.cast and self.faces else False,
+        }
+
     def as_dict(self) -> dict[str, Any]:
         """Plain values (weights as a mapping), for a catalog's records."""
         values = dataclasses.asdict(self)
@@ -102,23 +112,23 @@ def measure(
     batch_size: int | None = None,
     threads: int | None = None,
     progress: bool | None = False,
+    analysis: Analysis | None = None,
 ) -> tuple[FrameTable, dict[str, float], pa.Table | None]:
     """The frame table and the faces sighted: read back from ``frames_table`` (and
-    its sightings beside it), or measured now in one pass; and the seconds it took."""
+    its sightings beside it), taken from an ``analysis`` already made (a stitch of
+    segments, :mod:`thumbsel.segments`), or measured now in one pass; and the
+    seconds it took."""
     started = time.perf_counter()
     if frames_table is not None:
         frames = FrameTable.read_parquet(frames_table).for_video(video)
         sightings = read_sightings(sightings_path(frames_table))
         return frames, {"read_frames": time.perf_counter() - started}, sightings
-    analysis = analyze(
+    analysis = analysis or analyze(
         video,
         batch_size=batch_size,
         threads=threads,
         progress=progress,
-        faces=None if options.faces else False,
-        people_interval=options.people_interval,
-        max_pixels=options.max_pixels,
-        cast=None if options.cast and options.faces else False,
+        **options.pass_arguments(),
     )
     # The people worker runs beside the scoring threads, inside the analysis time.
     timings = {"analyze": analysis.seconds, "people": analysis.people_seconds}
@@ -134,12 +144,14 @@ def pick_title(
     batch_size: int | None = None,
     threads: int | None = None,
     progress: bool | None = False,
+    analysis: Analysis | None = None,
 ) -> PickResult:
     """Pick ``video``'s candidates into ``outdir`` (see ``thumbsel pick``).
 
     ``frames_table`` reuses the ``frames.parquet`` of an earlier analysis (and
     its sightings beside it: :func:`~thumbsel.people.tracks.sightings_path`)
-    instead of decoding again. Raises a
+    instead of decoding again; ``analysis`` is a pass already made with these
+    options. Raises a
     :class:`~thumbsel.errors.ThumbselError` for bad input, output or options.
     """
     options = options or PickOptions()
@@ -153,6 +165,7 @@ def pick_title(
         batch_size=batch_size,
         threads=threads,
         progress=progress,
+        analysis=analysis,
     )
     clock = time.perf_counter()
     shots = detect_shots(frames, ShotOptions(min_shot_frames=options.min_shot_frames))

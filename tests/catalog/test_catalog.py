@@ -222,7 +222,9 @@ def test_catalog_knobs_are_checked(library: Path, tmp_path: Path) -> None:
         (["--memory-limit", "lots"], 2, "not a size"),
         (["--memory-limit", "10MB"], 2, "256MiB..16TiB"),
         (["--workers", "0"], 2, "workers"),
+        (["--segment-frames", "99"], 2, "segment-frames"),
         (["--scheduler", "tcp://127.0.0.1:9", "--threads", "2"], 1, "local workers"),
+        (["-o", "nosuch://bucket/c"], 1, "nosuch://bucket/c: Protocol not known: nosuch"),
     )
     for extra, code, message in runs:
         err.truncate(0)
@@ -233,3 +235,96 @@ def test_catalog_knobs_are_checked(library: Path, tmp_path: Path) -> None:
             assert main(["catalog", str(library), "-o", str(tmp_path / "c"), *extra]) == code
         assert message in err.getvalue(), (extra, err.getvalue())
     assert not (tmp_path / "c").exists()
+
+
+def compare_with_single_pick(mine: Path, video: Path, alone: Path) -> None:
+    single_pick(video, alone)
+    for name in ("candidates.json", "characters.json", "shots.csv"):
+        assert (mine / name).read_bytes() == (alone / name).read_bytes(), name
+    assert without_timings(mine / "summary.json") == without_timings(alone / "summary.json")
+    assert pq.read_table(mine / "frames.parquet").equals(pq.read_table(alone / "frames.parquet"))
+    assert pq.read_table(mine / "faces.parquet").equals(pq.read_table(alone / "faces.parquet"))
+    assert sorted(p.name for p in mine.rglob("*.jpg")) == sorted(
+        p.name for p in alone.rglob("*.jpg")
+    )
+
+
+def segmented_library(long_title: Path, root: Path) -> Path:
+    root.mkdir()
+    (root / "long.mp4").write_bytes(long_title.read_bytes())
+    return root
+
+
+def test_a_long_title_in_segments_equals_a_single_pick(long_title: Path, tmp_path: Path) -> None:
+    library = segmented_library(long_title, tmp_path / "library")
+    out = tmp_path / "catalog"
+    with dask_client(workers=2, dashboard=False) as client:
+        result = run_catalog(client, find_titles(str(library)), out, OPTIONS, segment_frames=200)
+    (record,) = result.records
+    assert record["status"] == "done", record
+    # 600 frames in segments of 200 or more, two per worker at most: 3, at keyframes.
+    assert record["segments"]["count"] == 3
+    assert record["segments"]["first_frames"] == [0, 200, 400]
+    assert "segments_error" not in record
+    compare_with_single_pick(out / "long", library / "long.mp4", tmp_path / "alone")
+
+
+def test_a_worker_killed_mid_segment_loses_nothing(long_title: Path, tmp_path: Path) -> None:
+    library = segmented_library(long_title, tmp_path / "library")
+    out = tmp_path / "catalog"
+    outcome: dict[str, object] = {}
+    with dask_client(workers=2, dashboard=False) as client:
+        titles = find_titles(str(library))
+        runner = threading.Thread(
+            target=lambda: outcome.update(
+                result=run_catalog(client, titles, out, OPTIONS, segment_frames=150)
+            )
+        )
+        runner.start()
+        killed = None
+        deadline = time.monotonic() + 60
+        while killed is None and time.monotonic() < deadline and runner.is_alive():
+            for worker, keys in client.processing().items():
+                if any(str(key).startswith("thumbsel-segment") for key in keys):
+                    pid = client.run(os.getpid, workers=[worker])[worker]
+                    time.sleep(0.3)  # into the segment's pass
+                    os.kill(pid, signal.SIGKILL)
+                    killed = pid
+                    break
+            time.sleep(0.02)
+        runner.join(timeout=300)
+        assert not runner.is_alive(), "the catalog did not finish within 5 minutes"
+    assert killed is not None, "no worker was seen measuring a segment"
+    (record,) = outcome["result"].records  # type: ignore[attr-defined]
+    assert record["status"] == "done" and record["segments"]["count"] == 4
+    assert not list((out / WORK).iterdir())
+    compare_with_single_pick(out / "long", library / "long.mp4", tmp_path / "alone")
+
+
+def test_a_url_root_holds_the_same_outputs(library: Path, tmp_path: Path) -> None:
+    """An fsspec URL (file://, as s3:// would be with s3fs installed): titles are
+    uploaded with their record last, and a folder left without one is redone."""
+    titles = [t for t in find_titles(str(library)) if t.title_id in ("docs__bikes", "drama__e01")]
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    half = remote / "drama__e01"
+    half.mkdir(parents=True)
+    (half / "candidates.json").write_text("[]")  # an upload cut short: no title.json
+    with dask_client(workers=2, dashboard=False) as client:
+        run_catalog(client, titles, local, OPTIONS)
+        first = run_catalog(client, titles, remote.as_uri(), OPTIONS)
+        again = run_catalog(client, titles, remote.as_uri(), OPTIONS)
+    assert [r["status"] for r in first.records] == ["done", "done"]
+    assert [r["status"] for r in again.records] == ["skipped", "skipped"]
+    assert first.paths["index"] == f"{remote.as_uri()}/index.html"
+    for title in titles:
+        mine, theirs = remote / title.title_id, local / title.title_id
+        names = sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*") if p.is_file())
+        assert names == sorted(
+            p.relative_to(theirs).as_posix() for p in theirs.rglob("*") if p.is_file()
+        )
+        for name in ("candidates.json", "characters.json", "shots.csv"):
+            assert (mine / name).read_bytes() == (theirs / name).read_bytes(), name
+    assert not (remote / WORK).exists()
+    assert pq.read_table(remote / "candidates.parquet").equals(
+        pq.read_table(local / "candidates.parquet")
+    )

@@ -11,10 +11,10 @@ written atomically.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import urllib.parse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from thumbsel._core import __version__
-from thumbsel.files import atomic_path, write_text
+from thumbsel.catalog.store import OutputRoot
+from thumbsel.errors import OutputError
 from thumbsel.outputs.report import template_environment
 from thumbsel.text import plural
 
@@ -76,8 +77,11 @@ def _catalog_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _candidates(outroot: Path, title_id: str) -> list[dict[str, Any]]:
-    document = json.loads((outroot / title_id / "candidates.json").read_text(encoding="utf-8"))
+def _candidates(outroot: OutputRoot, title_id: str) -> list[dict[str, Any]]:
+    text = outroot.read_text(f"{title_id}/candidates.json")
+    if text is None:
+        raise OutputError(f"{outroot.address(title_id)}: its candidates.json is gone")
+    document = json.loads(text)
     rows = []
     for item in document:
         characters = [f.get("character") for f in item.get("faces", []) if f.get("character")]
@@ -102,9 +106,8 @@ def _candidates(outroot: Path, title_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def write_index(outroot: str | Path, records: Sequence[dict[str, Any]]) -> dict[str, Path]:
-    """Write the three catalog files for ``records`` (one per title); returns their paths."""
-    outroot = Path(outroot)
+def write_index(outroot: OutputRoot, records: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Write the three catalog files for ``records`` (one per title); returns where."""
     ordered = sorted(records, key=lambda r: r["title_id"])
     catalog = pa.Table.from_pylist([_catalog_row(r) for r in ordered], schema=CATALOG_SCHEMA)
     candidates: list[dict[str, Any]] = []
@@ -112,17 +115,20 @@ def write_index(outroot: str | Path, records: Sequence[dict[str, Any]]) -> dict[
         if record["status"] in ("done", "skipped"):
             candidates += _candidates(outroot, record["title_id"])
     pool = pa.Table.from_pylist(candidates, schema=CANDIDATE_SCHEMA)
-    paths = {
-        "catalog": outroot / "catalog.parquet",
-        "candidates": outroot / "candidates.parquet",
-        "index": outroot / "index.html",
+    files = {
+        "catalog": ("catalog.parquet", _parquet(catalog)),
+        "candidates": ("candidates.parquet", _parquet(pool)),
+        "index": ("index.html", _page(ordered, candidates).encode("utf-8")),
     }
-    with atomic_path(paths["catalog"]) as temporary:
-        pq.write_table(catalog, temporary, compression="zstd")
-    with atomic_path(paths["candidates"]) as temporary:
-        pq.write_table(pool, temporary, compression="zstd")
-    write_text(paths["index"], _page(ordered, candidates))
-    return paths
+    for name, data in files.values():
+        outroot.write_bytes(name, data)
+    return {key: outroot.address(name) for key, (name, _) in files.items()}
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
 
 
 def _page(records: Sequence[dict[str, Any]], candidates: Sequence[dict[str, Any]]) -> str:

@@ -1,4 +1,9 @@
-"""Run a catalog on Dask distributed: one task per title, Dask's own retries.
+"""Run a catalog on Dask distributed: tasks per title, Dask's own retries.
+
+Each title is prepared (hashed, checked against its finished record, and
+planned) by one task; then picked by one task, or, when long, measured by
+one task per segment and stitched and picked by one more that takes their
+results (:mod:`thumbsel.catalog.task`).
 
 With no scheduler address a :class:`distributed.LocalCluster` is started on
 127.0.0.1: worker processes (one title at a time each, under a nanny that
@@ -18,12 +23,20 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from thumbsel._core import __version__
 from thumbsel.catalog.index import write_index
-from thumbsel.catalog.task import run_title
+from thumbsel.catalog.store import OutputRoot
+from thumbsel.catalog.task import (
+    DEFAULT_SEGMENT_FRAMES,
+    MAX_SEGMENT_FRAMES,
+    MIN_SEGMENT_FRAMES,
+    Prepared,
+    measure_segment,
+    prepare_title,
+    run_title,
+)
 from thumbsel.catalog.titles import Title
 from thumbsel.errors import ThumbselError
 from thumbsel.pipeline import PickOptions
@@ -39,7 +52,8 @@ rescheduled by the scheduler besides)."""
 @dataclass(frozen=True)
 class CatalogResult:
     records: tuple[dict[str, Any], ...]
-    paths: dict[str, Path]
+    paths: dict[str, str]
+    """Where the index files are (local paths, or URLs under a URL root)."""
     seconds: float
 
     def count(self, status: str) -> int:
@@ -99,44 +113,84 @@ def run_catalog(
     *,
     batch_size: int | None = None,
     on_record: Any = None,
+    segment_frames: int = DEFAULT_SEGMENT_FRAMES,
 ) -> CatalogResult:
     """Pick every title on ``client``'s cluster into ``outroot``, then write the index.
 
+    A title of ``2 x segment_frames`` frames or more is measured in segments
+    of at least that many frames, two per worker thread at most.
     ``on_record(record)`` is called as each title finishes (for progress).
     """
     from distributed import as_completed
 
-    started = time.perf_counter()
-    root = Path(outroot)
-    root.mkdir(parents=True, exist_ok=True)
-    futures = [
-        client.submit(
-            run_title,
-            title,
-            str(root.resolve()),
-            options,
-            batch_size=batch_size,
-            key=f"thumbsel-title-{title.title_id}-{os.urandom(4).hex()}",
-            retries=RETRIES,
-            pure=False,
+    if not MIN_SEGMENT_FRAMES <= segment_frames <= MAX_SEGMENT_FRAMES:
+        raise ThumbselError(
+            f"--segment-frames must be within {MIN_SEGMENT_FRAMES}..{MAX_SEGMENT_FRAMES:,}, "
+            f"got {segment_frames}"
         )
-        for title in titles
-    ]
-    title_of = {future.key: title for future, title in zip(futures, titles, strict=True)}
+    started = time.perf_counter()
+    root = OutputRoot(outroot)
+    root.create()
+    where = root.location
+    slots = sum(client.nthreads().values()) or 1
+    stage: dict[str, tuple[str, Title]] = {}
+    pending = as_completed()  # type: ignore[no-untyped-call]
+
+    def submit(kind: str, title: Title, function: Any, *args: Any, **kwargs: Any) -> Any:
+        key = f"thumbsel-{kind}-{title.title_id}-{os.urandom(4).hex()}"
+        future = client.submit(function, *args, key=key, retries=RETRIES, pure=False, **kwargs)
+        stage[key] = (kind, title)
+        return future
+
+    for title in titles:
+        pending.add(  # type: ignore[no-untyped-call]
+            submit(
+                "prepare",
+                title,
+                prepare_title,
+                title,
+                where,
+                options,
+                slots=slots,
+                segment_frames=segment_frames,
+            )
+        )
     records: list[dict[str, Any]] = []
-    for future in as_completed(futures):  # type: ignore[no-untyped-call]
+    for future in pending:
+        _kind, title = stage.pop(future.key)
         try:
-            record = future.result()
+            value = future.result()
         except Exception as error:  # the task itself failed, every attempt of it
-            title = title_of[future.key]
             message = " ".join(str(error).split()) or type(error).__name__
-            record = {
+            value = {
                 "title_id": title.title_id,
                 "path": title.path,
                 "status": "failed",
                 "error": f"{type(error).__name__}: {message}",
                 "version": __version__,
             }
+        if isinstance(value, Prepared) and not value.done:
+            parts = []
+            if value.plan is not None:
+                parts = [
+                    submit("segment", title, measure_segment, future, part, batch_size=batch_size)
+                    for part in range(len(value.plan.spans))
+                ]
+            pending.add(  # type: ignore[no-untyped-call]
+                submit(
+                    "title",
+                    title,
+                    run_title,
+                    title,
+                    where,
+                    options,
+                    batch_size=batch_size,
+                    prepared=future,
+                    parts=parts,
+                )
+            )
+            continue
+        record = value.record if isinstance(value, Prepared) else value
         records.append(record)
         if on_record is not None:
             on_record(record)

@@ -63,7 +63,14 @@ __all__ = [
     "PENDING",
     "SETTLE_FRAMES",
     "PeopleSampler",
+    "Window",
+    "Windows",
     "people_columns",
+    "people_table",
+    "plan_samples",
+    "sample_interval",
+    "sample_values",
+    "to_rgb",
 ]
 
 DEFAULT_INTERVAL = 2.0
@@ -88,11 +95,129 @@ looked at."""
 Detector = Callable[[npt.NDArray[np.uint8]], list[Face]]
 
 
-@dataclass
-class _Candidate:
+@dataclass(frozen=True)
+class Window:
+    """A closed sampling window: its chosen row, and the latest new picture then."""
+
     row: int
-    value: float
-    planes: tuple[Any, Any, Any]
+    last_new_picture: int
+
+
+@dataclass(frozen=True)
+class SampleValues:
+    value: npt.NDArray[np.float64]
+    """How good a sample each frame would be (sharp, still, not a copy)."""
+    bits: npt.NDArray[np.float64]
+    brightness: npt.NDArray[np.float64]
+
+
+def sample_values(columns: dict[str, npt.NDArray[Any]]) -> SampleValues:
+    """What the window rule reads of each frame, from the pass's measurements."""
+    motion = np.asarray(columns["motion"], np.float64)
+    bits = np.asarray(columns["hash_distance"], np.float64)
+    copies = copies_previous(motion, bits)
+    value = (
+        np.log1p(np.fmax(0.0, np.asarray(columns["sharpness"], np.float64)))
+        - _MOTION_PENALTY * np.nan_to_num(motion, nan=0.0)
+        - _COPY_PENALTY * copies.astype(np.float64)
+    )
+    return SampleValues(value, np.nan_to_num(bits, nan=0.0), np.asarray(columns["brightness"]))
+
+
+class Windows:
+    """The window rule of the module notes, frame by frame, over measurements only.
+
+    It needs no pixels, so a stitch of segments (:mod:`thumbsel.segments`)
+    replays it over the whole title and knows exactly which frames a single
+    pass would have sampled.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._window_start = -math.inf
+        self._last_new_picture = 0
+        """The latest row unlike the row before it (a cut, roughly)."""
+        self._settle_until = 0
+        self._best: tuple[int, float] | None = None
+
+    def frame(
+        self, row: int, moment: float, bits: float, brightness: float, value: float
+    ) -> tuple[Window | None, bool]:
+        """Take the next frame: the window it closed (if any), and whether it is
+        now the open window's best frame."""
+        age = moment - self._window_start
+        new_picture = bits >= NEW_PICTURE_BITS
+        if new_picture:
+            self._settle_until = row + SETTLE_FRAMES
+            self._last_new_picture = row
+        closed = None
+        if (
+            self._window_start == -math.inf
+            or (new_picture and age >= MIN_WINDOW_SECONDS)
+            or age >= self.interval
+        ):
+            closed = self.close()
+            self._window_start = moment
+        if row < self._settle_until or brightness < _BLACK:
+            return closed, False
+        if self._best is None or value > self._best[1]:
+            self._best = (row, value)
+            return closed, True
+        return closed, False
+
+    def close(self) -> Window | None:
+        """Close the open window: its best frame, if it had one."""
+        best, self._best = self._best, None
+        return None if best is None else Window(best[0], self._last_new_picture)
+
+
+def plan_samples(
+    columns: dict[str, npt.NDArray[Any]], times: npt.NDArray[np.float64], interval: float
+) -> list[Window]:
+    """The windows a :class:`PeopleSampler` over these rows (from row 0) closes."""
+    values = sample_values(columns)
+    windows = Windows(interval)
+    closed = []
+    for row in range(len(times)):
+        window, _ = windows.frame(
+            row,
+            float(times[row]),
+            float(values.bits[row]),
+            float(values.brightness[row]),
+            float(values.value[row]),
+        )
+        if window is not None:
+            closed.append(window)
+    last = windows.close()
+    if last is not None:
+        closed.append(last)
+    return closed
+
+
+def sample_interval(interval: float, duration: float | None) -> float:
+    """Seconds between samples in a long take: ``interval``, or less for a title
+    shorter than ``MIN_SAMPLES`` of them."""
+    if not (math.isfinite(interval) and MIN_INTERVAL <= interval <= MAX_INTERVAL):
+        raise ValueError(
+            f"the people interval must be within {MIN_INTERVAL:g}..{MAX_INTERVAL:g} "
+            f"seconds, got {interval!r}"
+        )
+    if duration is not None and math.isfinite(duration) and duration > 0:
+        # Two spare windows: frame times round each window up to whole frames.
+        return min(interval, duration / (MIN_SAMPLES + 2))
+    return interval
+
+
+def people_table(
+    samples: Sequence[tuple[int, Sequence[Face]]], rows: int, size: tuple[int, int] | None
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The people columns of ``rows`` frames from the faces of the sampled ones."""
+    columns = {entry.name: np.full(rows, np.nan) for entry in PEOPLE_COLUMNS}
+    width, height = size or (1, 1)  # set by the first sample, if any
+    for row, faces in samples:
+        for name, value in people_columns(faces, width, height).items():
+            columns[name][row] = value
+    return columns
 
 
 def people_columns(faces: Sequence[Face], width: int, height: int) -> dict[str, float]:
@@ -117,7 +242,7 @@ def people_columns(faces: Sequence[Face], width: int, height: int) -> dict[str, 
     return row
 
 
-def _rgb(cv2: Any, y: Any, u: Any, v: Any) -> npt.NDArray[np.uint8]:
+def to_rgb(cv2: Any, y: Any, u: Any, v: Any) -> npt.NDArray[np.uint8]:
     """An RGB picture from 4:2:0 planes (cropped to even sides, as I420 needs)."""
     height, width = (np.asarray(y).shape[0] // 2) * 2, (np.asarray(y).shape[1] // 2) * 2
     packed = np.empty((height * 3 // 2, width), np.uint8)
@@ -147,20 +272,11 @@ class PeopleSampler:
         on_sample: Callable[[int], None] | None = None,
         identity: IdentityModel | None = None,
     ) -> None:
-        if not (math.isfinite(interval) and MIN_INTERVAL <= interval <= MAX_INTERVAL):
-            raise ValueError(
-                f"the people interval must be within {MIN_INTERVAL:g}..{MAX_INTERVAL:g} "
-                f"seconds, got {interval!r}"
-            )
+        self.interval = sample_interval(interval, duration)
+        """Seconds between samples in a long take (:func:`sample_interval`)."""
         import cv2  # the faces extra; callers check faces_available() first
 
         self._cv2 = cv2
-        self.interval = interval
-        """Seconds between samples in a long take: ``interval``, or less for a title
-        shorter than ``MIN_SAMPLES`` of them."""
-        if duration is not None and math.isfinite(duration) and duration > 0:
-            # Two spare windows: frame times round each window up to whole frames.
-            self.interval = min(interval, duration / (MIN_SAMPLES + 2))
         self._detect = detect
         self._on_sample = on_sample
         self._tracker = Tracker(identity) if identity is not None else None
@@ -168,11 +284,9 @@ class PeopleSampler:
         """Every face seen, with its track and embeddings (:mod:`thumbsel.people.tracks`),
         after :meth:`finish` when an ``identity`` model was given."""
         self._rows = 0
-        self._window_start = -math.inf
-        self._last_new_picture = 0
-        """The latest row unlike the row before it (a cut, roughly)."""
-        self._settle_until = 0
-        self._best: _Candidate | None = None
+        self._windows = Windows(self.interval)
+        self._best: tuple[Any, Any, Any] | None = None
+        """The planes of the open window's best frame so far."""
         self._size: tuple[int, int] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbsel-people")
         self._slots = threading.BoundedSemaphore(PENDING)
@@ -197,53 +311,40 @@ class PeopleSampler:
 
     def offer(self, batch: FrameBatch, columns: dict[str, npt.NDArray[Any]]) -> None:
         """Consider the frames of one batch (in pass order)."""
-        sharpness = columns["sharpness"]
-        motion = np.nan_to_num(columns["motion"], nan=0.0)
-        brightness = columns["brightness"]
-        bits = np.nan_to_num(columns["hash_distance"], nan=0.0)
-        copies = copies_previous(columns["motion"], columns["hash_distance"])
+        values = sample_values(columns)
         for i in range(len(batch)):
-            row = self._rows + i
-            moment = float(batch.time[i])
-            age = moment - self._window_start
-            new_picture = bits[i] >= NEW_PICTURE_BITS
-            if new_picture:
-                self._settle_until = row + SETTLE_FRAMES
-                self._last_new_picture = row
-            if row == 0 or (new_picture and age >= MIN_WINDOW_SECONDS) or age >= self.interval:
-                self._close_window()
-                self._window_start = moment
-            if row < self._settle_until or brightness[i] < _BLACK:
-                continue
-            value = (
-                math.log1p(max(0.0, float(sharpness[i])))
-                - _MOTION_PENALTY * float(motion[i])
-                - _COPY_PENALTY * float(copies[i])
+            closed, best = self._windows.frame(
+                self._rows + i,
+                float(batch.time[i]),
+                float(values.bits[i]),
+                float(values.brightness[i]),
+                float(values.value[i]),
             )
-            if self._best is None or value > self._best.value:
-                self._best = _Candidate(row, value, (batch.y[i], batch.u[i], batch.v[i]))
+            if closed is not None:
+                self._submit(closed)
+            if best:
+                self._best = (batch.y[i], batch.u[i], batch.v[i])
         self._rows += len(batch)
 
-    def _close_window(self) -> None:
-        best, self._best = self._best, None
-        if best is None:
-            return
+    def _submit(self, window: Window) -> None:
+        planes, self._best = self._best, None
+        assert planes is not None  # a window closes on a frame it kept
         if self._size is None:
-            height, width = np.asarray(best.planes[0]).shape
+            height, width = np.asarray(planes[0]).shape
             self._size = (width, height)
         self._slots.acquire()
         try:
-            future = self._pool.submit(self._look, best.planes, best.row, self._last_new_picture)
+            future = self._pool.submit(self._look, planes, window.row, window.last_new_picture)
         except BaseException:
             self._slots.release()
             raise
         future.add_done_callback(lambda _: self._slots.release())
-        self._futures.append((best.row, future))
+        self._futures.append((window.row, future))
 
     def _look(self, planes: tuple[Any, Any, Any], row: int, new_picture: int) -> list[Face]:
         started = time.perf_counter()
         try:
-            picture = _rgb(self._cv2, *planes)
+            picture = to_rgb(self._cv2, *planes)
             faces = self._detect(picture)
             if self._tracker is not None:
                 self._tracker.see(row, picture, faces, last_new_picture=new_picture)
@@ -256,17 +357,24 @@ class PeopleSampler:
 
     def finish(self, rows: int) -> dict[str, npt.NDArray[np.float64]]:
         """The people columns for a pass of ``rows`` frames (raises what the worker raised)."""
-        self._close_window()
-        columns = {entry.name: np.full(rows, np.nan) for entry in PEOPLE_COLUMNS}
-        width, height = self._size or (1, 1)  # set by the first sample, if any
-        for row, future in self._futures:
-            values = people_columns(future.result(), width, height)
-            for name, value in values.items():
-                columns[name][row] = value
+        return people_table(self.collect(), rows, self._size)
+
+    def collect(self) -> list[tuple[int, list[Face]]]:
+        """Every sampled row with its faces, once the pass has ended (raises what the
+        worker raised); fills in :attr:`sightings` too."""
+        last = self._windows.close()
+        if last is not None:
+            self._submit(last)
+        found = [(row, future.result()) for row, future in self._futures]
         if self._tracker is not None:
             # Every sample is done (results above), so the worker is idle.
             self.sightings = self._tracker.table()
-        return columns
+        return found
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """Width and height of the sampled pictures (None before the first sample)."""
+        return self._size
 
     @property
     def embedded(self) -> int:

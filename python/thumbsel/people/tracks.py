@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,20 +81,32 @@ def _quality(face: Face) -> float:
     return face.size * max(0.1, math.cos(math.radians(face.yaw))) * (0.7 if face.eyes_closed else 1)
 
 
+Box = tuple[int, int, int, int]
+Resolve = Callable[[list[tuple[int, int, Box]]], list[npt.NDArray[np.float32]]]
+"""Embeddings of faces given as (row, rank in the frame, box), without their pictures."""
+
+
 @dataclass
 class _Track:
     index: int
-    box: tuple[int, int, int, int]
+    box: Box
     best_sighting: int
     quality: float
     chip: Chip | None
+    best_face: tuple[int, int, Box] | None = None
 
 
 @dataclass
 class Tracker:
-    """Runs in the sampler's worker thread, one sampled frame at a time, in order."""
+    """Runs in the sampler's worker thread, one sampled frame at a time, in order.
 
-    model: IdentityModel
+    Given ``resolve`` instead of a ``model``, it replays tracking over faces
+    already found (a stitch of segments, :mod:`thumbsel.segments`): no
+    pictures, and each track's best face is embedded by ``resolve``.
+    """
+
+    model: IdentityModel | None
+    resolve: Resolve | None = None
     _open: list[_Track] = field(default_factory=list)
     _tracks: int = 0
     _rows: list[dict[str, object]] = field(default_factory=list)
@@ -104,7 +117,7 @@ class Tracker:
     def see(
         self,
         row: int,
-        picture: npt.NDArray[np.uint8],
+        picture: npt.NDArray[np.uint8] | None,
         faces: list[Face],
         *,
         last_new_picture: int,
@@ -120,7 +133,7 @@ class Tracker:
         for rank, face in enumerate(faces):
             track = -1
             if face.size >= MIN_FACE_PIXELS and not face.cut and abs(face.yaw) <= _MAX_YAW:
-                track = self._follow(face, picture, claimed, len(self._rows))
+                track = self._follow(face, picture, claimed, len(self._rows), (row, rank))
             x0, y0, x1, y1 = face.box
             self._rows.append(
                 {
@@ -140,7 +153,12 @@ class Tracker:
             )
 
     def _follow(
-        self, face: Face, picture: npt.NDArray[np.uint8], claimed: set[int], sighting: int
+        self,
+        face: Face,
+        picture: npt.NDArray[np.uint8] | None,
+        claimed: set[int],
+        sighting: int,
+        place: tuple[int, int],
     ) -> int:
         overlaps = [
             (iou(track.box, face.box), track) for track in self._open if track.index not in claimed
@@ -156,13 +174,25 @@ class Tracker:
         if quality > track.quality:
             track.quality = quality
             track.best_sighting = sighting
-            track.chip = self.model.chip(picture, face.box)
+            track.best_face = (*place, face.box)
+            if self.model is not None and picture is not None:
+                track.chip = self.model.chip(picture, face.box)
         return track.index
 
     def end_tracks(self) -> None:
         """Embed the best chip of every open track, and close them."""
-        ending = [track for track in self._open if track.chip is not None]
-        vectors = self.model.embed([track.chip for track in ending if track.chip is not None])
+        vectors: list[npt.NDArray[np.float32]] = []
+        if self.model is not None:
+            ending = [track for track in self._open if track.chip is not None]
+            vectors = list(
+                self.model.embed([track.chip for track in ending if track.chip is not None])
+            )
+        else:
+            ending = [track for track in self._open if track.best_face is not None]
+            faces = [track.best_face for track in ending if track.best_face is not None]
+            if faces and self.resolve is None:
+                raise ValueError("a tracker without a model needs resolve")
+            vectors = self.resolve(faces) if faces and self.resolve is not None else []
         for track, vector in zip(ending, vectors, strict=True):
             self._embeddings[track.best_sighting] = vector
             track.chip = None
