@@ -257,16 +257,19 @@ def segmented_library(long_title: Path, root: Path) -> Path:
 
 def test_a_long_title_in_segments_equals_a_single_pick(long_title: Path, tmp_path: Path) -> None:
     library = segmented_library(long_title, tmp_path / "library")
+    (library / "short.mp4").write_bytes(real_clip("carphone_pristine.mp4").read_bytes())
     out = tmp_path / "catalog"
     with dask_client(workers=2, dashboard=False) as client:
         result = run_catalog(client, find_titles(str(library)), out, OPTIONS, segment_frames=200)
-    (record,) = result.records
-    assert record["status"] == "done", record
+    records = {r["title_id"]: r for r in result.records}
+    assert {r["status"] for r in records.values()} == {"done"}, records
     # 600 frames in segments of 200 or more, two per worker at most: 3, at keyframes.
-    assert record["segments"]["count"] == 3
-    assert record["segments"]["first_frames"] == [0, 200, 400]
-    assert "segments_error" not in record
-    compare_with_single_pick(out / "long", library / "long.mp4", tmp_path / "alone")
+    assert records["long"]["segments"]["count"] == 3
+    assert records["long"]["segments"]["first_frames"] == [0, 200, 400]
+    assert "segments_error" not in records["long"]
+    assert "segments" not in records["short"]  # 120 frames: one task
+    for name in ("long", "short"):
+        compare_with_single_pick(out / name, library / f"{name}.mp4", tmp_path / "alone" / name)
 
 
 def test_a_worker_killed_mid_segment_loses_nothing(long_title: Path, tmp_path: Path) -> None:
