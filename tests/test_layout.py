@@ -31,6 +31,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"outputs"}),
     frozenset({"pipeline"}),
     frozenset({"personalize", "catalog"}),
+    frozenset({"serve"}),
     frozenset({"cli", "__main__"}),
 )
 # Beside the pipeline: personalisation reads the artwork tags' vocabulary and

@@ -296,6 +296,35 @@ def _parser() -> argparse.ArgumentParser:
     pick_choices(catalog_cmd)
     catalog_cmd.set_defaults(run=_catalog)
 
+    serve_cmd = commands.add_parser(
+        "serve", help="choose artwork per viewer over HTTP, logging every choice"
+    )
+    pool = serve_cmd.add_mutually_exclusive_group(required=True)
+    pool.add_argument(
+        "--catalog", metavar="OUTROOT", help="a catalog's output root (its candidates.parquet)"
+    )
+    pool.add_argument(
+        "--candidates",
+        metavar="DIR",
+        help="a folder of `thumbsel pick` outputs, one per title, named by the title id",
+    )
+    serve_cmd.add_argument(
+        "--store", required=True, type=output_path, help="the SQLite log (made if absent)"
+    )
+    serve_cmd.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="a saved policy, loaded again whenever the file changes (default: uniform random)",
+    )
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve_cmd.add_argument(
+        "--port",
+        type=whole_number(0, 65535),
+        default=8000,
+        help="port (default: 8000; 0: any free one, printed)",
+    )
+    serve_cmd.set_defaults(run=_serve)
+
     shots_cmd = commands.add_parser("shots", help="list the shots and how each one begins")
     common(shots_cmd)
     reuse(shots_cmd)
@@ -495,6 +524,34 @@ class _CatalogBar:
 
 def _catalog_bar(total: int, *, quiet: bool) -> _CatalogBar | None:
     return None if quiet or not sys.stderr.isatty() else _CatalogBar(total)
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    try:
+        from thumbsel.serve.app import LivePolicy, serve
+    except ImportError as error:
+        raise ThumbselError(
+            f"the service needs its extra: pip install 'thumbsel[serve]' ({error})"
+        ) from None
+    from thumbsel.personalize.store import Store
+    from thumbsel.serve import load_pool
+
+    pool = load_pool(catalog=arguments.catalog, folders=arguments.candidates)
+    policy = LivePolicy(arguments.policy, pool)
+    store = Store(arguments.store)
+
+    def ready(address: str) -> None:
+        print(
+            f"serving {plural(len(pool.titles), 'title')} ({plural(pool.size, 'candidate')}) "
+            f"on {address}; policy {policy.current()[1]}; log {arguments.store}",
+            flush=True,
+        )
+
+    try:
+        serve(pool, store, policy, host=arguments.host, port=arguments.port, on_ready=ready)
+    finally:
+        store.close()
+    return EXIT_OK
 
 
 def _finish(frames: FrameTable) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ from thumbsel.personalize.simulator import (
     Simulator,
     compare_policies,
 )
+from thumbsel.personalize.store import Store
 
 __all__ = ["register"]
 
@@ -95,6 +96,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     simulate_cmd.set_defaults(run=_simulate)
 
+    def play_timeout(sub: argparse.ArgumentParser, more: str = "") -> None:
+        default_hours = DEFAULT_PLAY_TIMEOUT.total_seconds() / 3600
+        sub.add_argument(
+            "--timeout-hours",
+            type=bounded_float(0.0, _MAX_TIMEOUT_HOURS, open_minimum=True),
+            default=default_hours,
+            help=f"a play counts if it comes this soon after the impression{more} "
+            f"(default: {default_hours:g})",
+        )
+
     def impression_log(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("impressions", help="impression log (Parquet, thumbsel's schema)")
         sub.add_argument(
@@ -102,14 +113,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             metavar="FILE",
             help="play events (Parquet: impression_id, time, minutes) to join as rewards first",
         )
-        default_hours = DEFAULT_PLAY_TIMEOUT.total_seconds() / 3600
-        sub.add_argument(
-            "--timeout-hours",
-            type=bounded_float(0.0, _MAX_TIMEOUT_HOURS, open_minimum=True),
-            default=default_hours,
-            help=f"a play counts if it comes this soon after the impression "
-            f"(default: {default_hours:g})",
-        )
+        play_timeout(sub)
 
     train_cmd = personalize.add_parser(
         "train", help="fit a policy on the rewarded impressions of a log; save it"
@@ -146,6 +150,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     evaluate_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate_cmd.set_defaults(run=_evaluate)
+
+    export_cmd = personalize.add_parser(
+        "export",
+        help="write a service's store as an impression log, rewards joined from its plays",
+    )
+    export_cmd.add_argument("--store", required=True, help="the store `thumbsel serve` keeps")
+    export_cmd.add_argument(
+        "-o", "--output", required=True, type=output_path, help="impression log to write (.parquet)"
+    )
+    play_timeout(export_cmd, "; impressions younger than this stay unrewarded")
+    export_cmd.set_defaults(run=_export)
 
 
 def _simulate(arguments: argparse.Namespace) -> int:
@@ -267,4 +282,24 @@ def _evaluate(arguments: argparse.Namespace) -> int:
             f"{name:<12} {estimate.value:>8.4f}  [{estimate.low:.4f}, {estimate.high:.4f}]"
             f"  {estimate.ess:>8.1f}"
         )
+    return 0
+
+
+def _export(arguments: argparse.Namespace) -> int:
+    if not Path(arguments.store).is_file():
+        raise ImpressionLogError(f"{arguments.store}: no such store")
+    store = Store(arguments.store)
+    try:
+        report = store.export(
+            arguments.output,
+            timeout=timedelta(hours=arguments.timeout_hours),
+            as_of=datetime.now(UTC),
+        )
+    finally:
+        store.close()
+    print(
+        f"{report.impressions} impressions ({report.rewarded} rewarded, {report.no_play} without "
+        f"a play, {report.pending} pending), {report.plays} plays ({report.orphan} for unknown "
+        f"impressions, {report.late} late) -> {arguments.output}"
+    )
     return 0
