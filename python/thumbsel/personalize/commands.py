@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -37,6 +36,15 @@ from thumbsel.personalize.simulator import (
     compare_policies,
 )
 from thumbsel.personalize.store import Store
+from thumbsel.personalize.training import (
+    DEFAULT_CLIP,
+    ESTIMATORS,
+    MAX_CLIP,
+    guarded_rollout,
+    publish,
+    split_by_time,
+    train_policy,
+)
 
 __all__ = ["register"]
 
@@ -106,8 +114,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             f"(default: {default_hours:g})",
         )
 
-    def impression_log(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("impressions", help="impression log (Parquet, thumbsel's schema)")
+    def impression_log(sub: argparse.ArgumentParser, *, store: bool = False) -> None:
+        if store:
+            sub.add_argument(
+                "impressions", nargs="?", help="impression log (Parquet, thumbsel's schema)"
+            )
+            sub.add_argument(
+                "--store", help="read the log of `thumbsel serve` instead (its plays joined)"
+            )
+        else:
+            sub.add_argument("impressions", help="impression log (Parquet, thumbsel's schema)")
         sub.add_argument(
             "--plays",
             metavar="FILE",
@@ -116,9 +132,45 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         play_timeout(sub)
 
     train_cmd = personalize.add_parser(
-        "train", help="fit a policy on the rewarded impressions of a log; save it"
+        "train",
+        help="fit a policy on the rewarded impressions of a log, off-policy; save it, "
+        "and publish it when it beats the live one on held-out days",
     )
-    impression_log(train_cmd)
+    impression_log(train_cmd, store=True)
+    train_cmd.add_argument(
+        "--weighting",
+        choices=("ips", "none"),
+        default="ips",
+        help="weigh each impression by 1 / its logged propensity, clipped (ips), or not "
+        "(default: ips)",
+    )
+    train_cmd.add_argument(
+        "--clip",
+        type=bounded_float(1.0, MAX_CLIP),
+        default=DEFAULT_CLIP,
+        help=f"largest importance weight (default: {DEFAULT_CLIP:g})",
+    )
+    train_cmd.add_argument(
+        "--publish",
+        metavar="FILE",
+        help="the live policy file (as `thumbsel serve --policy`): the new policy replaces it "
+        "only if its estimate's lower bound on the held-out days beats the live policy",
+    )
+    train_cmd.add_argument(
+        "--holdout-days",
+        type=bounded_float(0.0, 3650.0, open_minimum=True),
+        default=1.0,
+        help="with --publish: train before the log's last N days, judge on them (default: 1)",
+    )
+    train_cmd.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        default="dr",
+        help="with --publish: the off-policy estimate to judge by (default: dr)",
+    )
+    train_cmd.add_argument(
+        "--json", action="store_true", help="print what was trained and decided as JSON"
+    )
     train_cmd.add_argument(
         "--policy",
         choices=tuple(POLICIES),
@@ -204,6 +256,16 @@ def _simulate(arguments: argparse.Namespace) -> int:
 
 
 def _rewarded_log(arguments: argparse.Namespace) -> pa.Table:
+    if getattr(arguments, "store", None):
+        if arguments.impressions or arguments.plays:
+            raise PersonalizeError("give a log file or --store, not both (the store has its plays)")
+        if not Path(arguments.store).is_file():
+            raise ImpressionLogError(f"{arguments.store}: no such store")
+        with Store(arguments.store) as store:
+            timeout = timedelta(hours=arguments.timeout_hours)
+            return store.rewarded(timeout=timeout, as_of=datetime.now(UTC)).table
+    if not arguments.impressions:
+        raise PersonalizeError("give an impression log, or --store")
     table = read_impressions(arguments.impressions)
     if arguments.plays:
         hours = arguments.timeout_hours
@@ -249,17 +311,56 @@ def _space_of(table: pa.Table) -> FeatureSpace:
 def _train(arguments: argparse.Namespace) -> int:
     if Path(arguments.output).suffix != ".json":
         raise PersonalizeError(f"{arguments.output}: a policy is saved as a .json file")
+    if arguments.publish and Path(arguments.publish).suffix != ".json":
+        raise PersonalizeError(f"{arguments.publish}: a policy is published as a .json file")
     table = _rewarded_log(arguments)
     space = _space_of(table)
+    held_out = None
+    if arguments.publish:
+        table, later = split_by_time(table, timedelta(days=arguments.holdout_days))
+        held_out, _ = logged_feedback(later, space)
+        if table.num_rows == 0:
+            raise PersonalizeError(
+                f"every impression is in the last {arguments.holdout_days:g} days: nothing "
+                "is left to train on (lower --holdout-days)"
+            )
     feedback, pending = logged_feedback(table, space)
-    policy = POLICIES[arguments.policy](space, seed=arguments.seed)
-    shown = np.array([c[i] for c, i in zip(feedback.candidates, feedback.chosen, strict=True)])
-    policy.partial_fit(feedback.viewers, shown, feedback.reward)
+    policy = train_policy(
+        feedback,
+        arguments.policy,
+        seed=arguments.seed,
+        weighting=arguments.weighting,
+        clip=arguments.clip,
+    )
     policy.save(arguments.output)
+    report: dict[str, object] = {
+        "policy": arguments.policy,
+        "version": policy.version,
+        "trained_on": len(feedback),
+        "pending": pending,
+        "weighting": arguments.weighting,
+        "output": arguments.output,
+    }
+    rollout = None
+    if arguments.publish and held_out is not None:
+        live = load_policy(arguments.publish) if Path(arguments.publish).is_file() else None
+        if live is not None and live.space != space:
+            live = None  # another feature space: judged against what it earned instead
+        rollout = guarded_rollout(policy, held_out, estimator=arguments.estimator, live=live)
+        if rollout.published:
+            publish(policy, Path(arguments.publish))
+        report["rollout"] = rollout.as_dict() | {"reason": rollout.reason}
+    if arguments.json:
+        print(json.dumps(report, indent=2))
+        return 0
     print(
         f"{arguments.policy} trained on {len(feedback)} rewarded impressions "
-        f"({pending} still pending, left out) -> {arguments.output}"
+        f"({pending} still pending, left out; weighting {arguments.weighting}) "
+        f"-> {arguments.output}"
     )
+    if rollout is not None:
+        action = f"published to {arguments.publish}" if rollout.published else "not published"
+        print(f"{action}: {rollout.reason}")
     return 0
 
 

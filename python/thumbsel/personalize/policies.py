@@ -133,21 +133,24 @@ class RidgeModel:
         self._coefficients: FloatArray | None = None
         self._inverse: FloatArray | None = None
 
-    def add(self, rows: FloatArray, rewards: FloatArray) -> None:
-        """Learn from interaction rows (n, dimension) of the chosen candidates and their rewards."""
+    def add(self, rows: FloatArray, rewards: FloatArray, weights: FloatArray | None = None) -> None:
+        """Learn from interaction rows (n, dimension) of the chosen candidates and their
+        rewards; ``weights`` (importance weights, say) count each row that many times."""
         if rows.shape[0] == 0:
             return
         if self.discount < 1.0:
             n = rows.shape[0]
-            weights = self.discount ** np.arange(n - 1, -1, -1, dtype=np.float64)
+            ages = self.discount ** np.arange(n - 1, -1, -1, dtype=np.float64)
+            weights = ages if weights is None else ages * weights
             decay = self.discount**n
             self.gram *= decay
             self.target *= decay
-            self.gram += (rows * weights[:, None]).T @ rows
-            self.target += rows.T @ (weights * rewards)
-        else:
+        if weights is None:
             self.gram += rows.T @ rows
             self.target += rows.T @ rewards
+        else:
+            self.gram += (rows * weights[:, None]).T @ rows
+            self.target += rows.T @ (weights * rewards)
         self.updates += rows.shape[0]
         self._coefficients = None
         self._inverse = None
@@ -241,15 +244,21 @@ class Policy(ABC):
         viewers: Sequence[Mapping[str, float]] | npt.ArrayLike,
         shown: Sequence[Mapping[str, float]] | npt.ArrayLike,
         rewards: npt.ArrayLike,
+        weights: npt.ArrayLike | None = None,
     ) -> None:
         """Learn from a batch: per impression, the viewer, the shown image's attributes, the reward.
 
         Only the shown candidate matters to a linear model, so the other
         candidates need not be passed. Rewards must be known: drop impressions
-        whose reward is still pending.
+        whose reward is still pending. ``weights`` (one per impression, finite
+        and non-negative) weigh the impressions, as importance weights do.
         """
         rows = self.rows(viewers, shown)
-        self.model.add(rows, _rewards(rewards, rows.shape[0]))
+        self.model.add(
+            rows,
+            _rewards(rewards, rows.shape[0]),
+            None if weights is None else _weights(weights, rows.shape[0]),
+        )
 
     def rows(
         self,
@@ -541,6 +550,15 @@ def _probability(name: str, value: float) -> float:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise PersonalizeError(f"{name} must be in [0, 1], got {value}")
     return float(value)
+
+
+def _weights(values: npt.ArrayLike, n: int) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.shape != (n,):
+        raise PersonalizeError(f"expected {n} weights, got shape {array.shape}")
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise PersonalizeError("weights must be finite and non-negative")
+    return array
 
 
 def _rewards(values: npt.ArrayLike, n: int) -> FloatArray:

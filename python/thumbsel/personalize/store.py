@@ -27,6 +27,7 @@ from thumbsel.personalize.log import (
     PLAY_SCHEMA,
     Impression,
     JoinReport,
+    RewardJoin,
     impressions_to_table,
     join_rewards,
     write_impressions,
@@ -191,6 +192,11 @@ class Store:
             schema=PLAY_SCHEMA,
         )
 
+    def rewarded(self, *, timeout: timedelta, as_of: datetime | None = None) -> RewardJoin:
+        """The impressions as an impression log, rewards joined from the plays."""
+        table = impressions_to_table(self.impressions())
+        return join_rewards(table, self.plays_table(), timeout=timeout, as_of=as_of)
+
     def export(
         self,
         path: str | os.PathLike[str],
@@ -199,8 +205,7 @@ class Store:
         as_of: datetime | None = None,
     ) -> JoinReport:
         """Write the impressions, rewards joined from the plays, as an impression log."""
-        table = impressions_to_table(self.impressions())
-        joined = join_rewards(table, self.plays_table(), timeout=timeout, as_of=as_of)
+        joined = self.rewarded(timeout=timeout, as_of=as_of)
         write_impressions(path, joined.table)
         return joined.report
 
