@@ -166,10 +166,7 @@ class FeatureSpace:
     def viewer_vector(self, viewer: ViewerInput) -> FloatArray:
         """``[1, features...]`` for one viewer."""
         if isinstance(viewer, Mapping):
-            values = np.array(
-                [_number(viewer.get(name, 0.0), name) for name in self.viewer_features],
-                dtype=np.float64,
-            )
+            values = _by_name([viewer], self.viewer_features)[0]
         else:
             values = np.asarray(viewer, dtype=np.float64)
             if values.shape != (len(self.viewer_features),):
@@ -224,10 +221,7 @@ def _matrix(
     values: FloatArray
     if isinstance(items, Sequence) and all(isinstance(item, Mapping) for item in items):
         mappings: Sequence[Mapping[str, float]] = items  # type: ignore[assignment]
-        values = np.array(
-            [[_number(item.get(name, 0.0), name) for name in names] for item in mappings],
-            dtype=np.float64,
-        ).reshape(len(mappings), len(names))
+        values = _by_name(mappings, names)
     else:
         try:
             values = np.asarray(items, dtype=np.float64)
@@ -239,6 +233,27 @@ def _matrix(
         raise PersonalizeError(f"{label} must have shape (n, {len(names)}), got {values.shape}")
     if not np.all(np.isfinite(values)):
         raise PersonalizeError(f"{label} contain non-finite values")
+    return values
+
+
+def _by_name(items: Sequence[Mapping[str, float]], names: tuple[str, ...]) -> FloatArray:
+    """One row per mapping, its values in ``names`` order (absent: 0), all finite.
+
+    Converted by NumPy in one go (the per-value checks cost more than the model
+    at small sizes); a value that does not convert is named by the slow path.
+    """
+    try:
+        values = np.array(
+            [[item.get(name, 0.0) for name in names] for item in items], dtype=np.float64
+        ).reshape(len(items), len(names))
+    except (TypeError, ValueError):
+        values = np.array(
+            [[_number(item.get(name, 0.0), name) for name in names] for item in items],
+            dtype=np.float64,
+        ).reshape(len(items), len(names))
+    if not np.all(np.isfinite(values)):
+        row, column = (int(i[0]) for i in np.nonzero(~np.isfinite(values)))
+        raise PersonalizeError(f"{names[column]} must be finite, got {values[row, column]}")
     return values
 
 
