@@ -33,6 +33,9 @@ from thumbsel.personalize.log import (
 from thumbsel.personalize.policies import EpsilonGreedy, UniformRandom, load_policy
 from thumbsel.personalize.simulator import DEFAULT_SEGMENTS, Segment, Simulator
 
+ESTIMATES = ("ips", "clipped_ips", "snips", "dm", "dr", "sndr", "switch_dr", "dros")
+"""Every evaluation reports these (and ``mips`` where the log kept the logger's distributions)."""
+
 START = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
@@ -267,7 +270,7 @@ def test_the_cli_trains_and_evaluates_from_logs(
     report = json.loads(capsys.readouterr().out)
     assert report["impressions"] == 1000
     assert report["pending"] == 0
-    assert set(report["estimates"]) == {"ips", "clipped_ips", "snips", "dm", "dr"}
+    assert set(report["estimates"]) == {*ESTIMATES, "mips"}
     # The trained policy is better than the uniform logger, and the estimate
     # covers its true value in this world.
     trained = load_policy(policy)

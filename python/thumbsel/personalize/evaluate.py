@@ -44,6 +44,8 @@ class LoggedFeedback:
     propensity: FloatArray
     reward: FloatArray
     impression_ids: Sequence[str] | None = field(default=None, repr=False)
+    logged_probabilities: Sequence[FloatArray] | None = field(default=None, repr=False)
+    """The logger's whole distribution per impression, when the log kept it (for MIPS)."""
 
     def __post_init__(self) -> None:
         n = len(self.chosen)
@@ -81,8 +83,10 @@ class OffPolicyReport:
     logged_reward: float
     """Mean reward the logging policy actually earned: the value to beat."""
     estimates: dict[str, ope.Estimate]
-    """By method: ``ips``, ``clipped_ips``, ``snips``, ``dm``, ``dr``, and ``replay``
-    when the log is uniformly random and the target deterministic."""
+    """By method: ``ips``, ``clipped_ips``, ``snips``, ``dm``, ``dr``, ``sndr``,
+    ``switch_dr`` (``tau = max_weight``), ``dros`` (``shrinkage = max_weight^2``),
+    ``mips`` when the log kept the logger's distributions, and ``replay`` when
+    the log is uniformly random and the target deterministic."""
     match_rate: float
     """Mean probability the target gives the logged image: how much of the log is usable."""
 
@@ -152,7 +156,26 @@ def evaluate(
         "snips": ope.snips(reward, pscore, target_prob, **options),
         "dm": ope.dm(q_target, **options),
         "dr": ope.dr(reward, pscore, target_prob, q_logged, q_target, **options),
+        "sndr": ope.sndr(reward, pscore, target_prob, q_logged, q_target, **options),
+        "switch_dr": ope.switch_dr(
+            reward, pscore, target_prob, q_logged, q_target, tau=max_weight, **options
+        ),
+        "dros": ope.dros(
+            reward, pscore, target_prob, q_logged, q_target, shrinkage=max_weight**2, **options
+        ),
     }
+    if logged.logged_probabilities is not None:
+        # An image's embedding is its attributes: candidates that look alike to
+        # the model share their probability.
+        embeddings = [[tuple(row) for row in matrix] for matrix in logged.candidates]
+        estimates["mips"] = ope.mips(
+            reward,
+            chosen,
+            logged.logged_probabilities,
+            target_probabilities,
+            embeddings,
+            **options,
+        )
     # Replay (Li et al. 2011) is unbiased only for uniform logging and a
     # deterministic target; anywhere else it would report a biased number.
     deterministic = all(np.max(p) == 1.0 for p in target_probabilities)

@@ -450,6 +450,9 @@ def logged_feedback(table: pa.Table, space: FeatureSpace) -> tuple[LoggedFeedbac
         propensity=np.array([r["propensity"] for r in rows], dtype=np.float64),
         reward=np.array([r["reward"] for r in rows], dtype=np.float64),
         impression_ids=[r["impression_id"] for r in rows],
+        logged_probabilities=[
+            np.array(r["candidate_probabilities"], dtype=np.float64) for r in rows
+        ],
     )
     return feedback, table.num_rows - known.num_rows
 

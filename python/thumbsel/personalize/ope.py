@@ -29,6 +29,26 @@ Estimators
     Doubly robust: ``q_target + w * (r - q_logged)``; unbiased if either the
     propensities or the reward model are right, and lower variance than IPS
     when the model is good.
+``sndr``
+    Self-normalised DR: ``mean(q_target) + sum(w * (r - q_logged)) / sum(w)``:
+    the DR correction normalised like SNIPS; within the reward range when the
+    model is, and less variance than DR when weights are large.
+``switch_dr``
+    Switch-DR (Wang et al. 2017, as Open Bandit Pipeline computes it): the
+    direct method everywhere, plus DR's correction only on events whose
+    weight is at most ``tau``; events the logger rarely showed fall back to
+    the model. ``tau`` at least every weight is DR; ``tau = 0`` is DM.
+``dros``
+    DR with optimistic shrinkage (Su et al. 2020): DR with each weight shrunk
+    to ``lambda * w / (w^2 + lambda)``; ``lambda`` to infinity is DR, to 0 DM.
+``mips``
+    Marginalised IPS (Saito and Joachims 2022): the weight of the logged
+    *embedding* rather than action, ``p_target(e | x) / p_logger(e | x)``,
+    summing the probabilities of every offered candidate that shares the
+    shown image's embedding (its attributes). Unbiased when the reward
+    depends on the candidate only through its embedding, with smaller weights
+    than IPS when candidates share embeddings; it needs the logger's whole
+    distribution per impression (the log keeps it).
 ``replay``
     Li et al. (2011): for a deterministic target policy, the mean reward over
     the events whose logged action equals the target's action. Under uniform
@@ -62,7 +82,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,10 +99,14 @@ __all__ = [
     "clt_interval",
     "dm",
     "dr",
+    "dros",
     "ips",
     "min_ess",
+    "mips",
     "replay",
+    "sndr",
     "snips",
+    "switch_dr",
 ]
 
 Interval = Literal["clt", "bootstrap"]
@@ -108,7 +132,8 @@ class Estimate:
     n: int
     """Number of logged events."""
     method: str
-    """``"ips"``, ``"clipped_ips"``, ``"snips"``, ``"dm"``, ``"dr"`` or ``"replay"``."""
+    """``"ips"``, ``"clipped_ips"``, ``"snips"``, ``"dm"``, ``"dr"``, ``"sndr"``,
+    ``"switch_dr"``, ``"dros"``, ``"mips"`` or ``"replay"``."""
     interval: str
     """``"clt"`` or ``"bootstrap"``."""
 
@@ -364,6 +389,21 @@ def dm(
     return _mean_estimate("dm", q, float(q.size), interval, n_bootstrap, seed)
 
 
+def _model_terms(
+    reward: npt.ArrayLike,
+    pscore: npt.ArrayLike,
+    target_prob: npt.ArrayLike,
+    q_logged: npt.ArrayLike,
+    q_target: npt.ArrayLike,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Validated importance weight, reward, and the model's two predictions."""
+    r, p, t = _logged(reward, pscore, target_prob)
+    ql = _vector("q_logged", q_logged)
+    qt = _vector("q_target", q_target)
+    _same_length(reward=r, q_logged=ql, q_target=qt)
+    return t / p, r, ql, qt
+
+
 def dr(
     reward: npt.ArrayLike,
     pscore: npt.ArrayLike,
@@ -382,11 +422,7 @@ def dr(
     :func:`dm`). ``ess`` is that of the importance weights.
     """
     _check_options(interval, n_bootstrap)
-    r, p, t = _logged(reward, pscore, target_prob)
-    ql = _vector("q_logged", q_logged)
-    qt = _vector("q_target", q_target)
-    _same_length(reward=r, q_logged=ql, q_target=qt)
-    w = t / p
+    w, r, ql, qt = _model_terms(reward, pscore, target_prob, q_logged, q_target)
     return _mean_estimate("dr", qt + w * (r - ql), _kish(w), interval, n_bootstrap, seed)
 
 
@@ -430,3 +466,140 @@ def replay(
         hit,
         lambda: _bootstrap(r * m, m, n_bootstrap, seed),
     )
+
+
+def sndr(
+    reward: npt.ArrayLike,
+    pscore: npt.ArrayLike,
+    target_prob: npt.ArrayLike,
+    q_logged: npt.ArrayLike,
+    q_target: npt.ArrayLike,
+    *,
+    interval: Interval = "clt",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> Estimate:
+    """Self-normalised DR: ``mean(q_target) + sum(w (reward - q_logged)) / sum(w)``.
+
+    The CLT interval is over the influence terms ``q_target - mean(q_target) +
+    w (reward - q_logged - c) / mean(w)``, ``c`` the normalised correction.
+    """
+    _check_options(interval, n_bootstrap)
+    w, r, ql, qt = _model_terms(reward, pscore, target_prob, q_logged, q_target)
+    total = float(np.sum(w))
+    if total == 0.0:
+        raise PersonalizeError("target_prob is zero on every logged action: SNDR is undefined")
+    residual = w * (r - ql)
+    correction = float(np.sum(residual)) / total
+    value = float(np.mean(qt)) + correction
+    n = r.size
+    influence = (qt - np.mean(qt)) + (residual - w * correction) / (total / n)
+
+    def bootstrap() -> tuple[float, float]:
+        rng = np.random.default_rng(seed)
+        stats = []
+        chunk = max(1, _BOOTSTRAP_CELLS // n)
+        for start in range(0, n_bootstrap, chunk):
+            idx = rng.integers(0, n, size=(min(chunk, n_bootstrap - start), n))
+            weights = w[idx].sum(axis=1)
+            ok = weights != 0.0
+            stats.append(qt[idx][ok].mean(axis=1) + residual[idx][ok].sum(axis=1) / weights[ok])
+        values = np.concatenate(stats)
+        if values.size == 0:
+            return -math.inf, math.inf
+        low, high = np.quantile(values, [0.025, 0.975])
+        return float(low), float(high)
+
+    return _finish("sndr", value, _kish(w), n, interval, influence, bootstrap)
+
+
+def switch_dr(
+    reward: npt.ArrayLike,
+    pscore: npt.ArrayLike,
+    target_prob: npt.ArrayLike,
+    q_logged: npt.ArrayLike,
+    q_target: npt.ArrayLike,
+    *,
+    tau: float = 10.0,
+    interval: Interval = "clt",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> Estimate:
+    """Switch-DR: ``mean(q_target + [w <= tau] w (reward - q_logged))``.
+
+    ``ess`` is that of the weights kept (``[w <= tau] w``).
+    """
+    _check_options(interval, n_bootstrap)
+    if not (tau >= 0.0 and not math.isnan(tau)):
+        raise PersonalizeError(f"tau must be non-negative, got {tau}")
+    w, r, ql, qt = _model_terms(reward, pscore, target_prob, q_logged, q_target)
+    kept = np.where(w <= tau, w, 0.0)
+    return _mean_estimate(
+        "switch_dr", qt + kept * (r - ql), _kish(kept), interval, n_bootstrap, seed
+    )
+
+
+def dros(
+    reward: npt.ArrayLike,
+    pscore: npt.ArrayLike,
+    target_prob: npt.ArrayLike,
+    q_logged: npt.ArrayLike,
+    q_target: npt.ArrayLike,
+    *,
+    shrinkage: float = 10.0,
+    interval: Interval = "clt",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> Estimate:
+    """DR with optimistic shrinkage: weights ``shrinkage * w / (w^2 + shrinkage)``
+    (``math.inf``: plain DR). ``ess`` is that of the shrunk weights."""
+    _check_options(interval, n_bootstrap)
+    if not shrinkage >= 0.0:
+        raise PersonalizeError(f"shrinkage must be non-negative, got {shrinkage}")
+    w, r, ql, qt = _model_terms(reward, pscore, target_prob, q_logged, q_target)
+    shrunk = w if math.isinf(shrinkage) else shrinkage * w / (w * w + shrinkage)
+    return _mean_estimate(
+        "dros", qt + shrunk * (r - ql), _kish(shrunk), interval, n_bootstrap, seed
+    )
+
+
+def mips(
+    reward: npt.ArrayLike,
+    chosen: npt.ArrayLike,
+    logger_probabilities: Sequence[npt.ArrayLike],
+    target_probabilities: Sequence[npt.ArrayLike],
+    embeddings: Sequence[Sequence[Hashable]],
+    *,
+    interval: Interval = "clt",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> Estimate:
+    """Marginalised IPS: ``mean(w_e * reward)`` with ``w_e`` the embedding's weight.
+
+    Per impression ``i``: the offered candidates' probabilities under the
+    logger and the target, each candidate's embedding (any hashable: its
+    attributes as a tuple, say) and ``chosen[i]``, the shown candidate.
+    """
+    _check_options(interval, n_bootstrap)
+    r = _vector("reward", reward)
+    shown = np.asarray(chosen)
+    n = _same_length(reward=r, chosen=shown)
+    if not (len(logger_probabilities) == len(target_probabilities) == len(embeddings) == n):
+        raise PersonalizeError("mips: one distribution pair and embedding list per impression")
+    w = np.empty(n)
+    for i in range(n):
+        logger = _vector("logger_probabilities", logger_probabilities[i])
+        target = _vector("target_probabilities", target_probabilities[i])
+        if np.any((logger < 0) | (logger > 1)) or np.any((target < 0) | (target > 1)):
+            raise PersonalizeError(f"impression {i}: probabilities must lie in [0, 1]")
+        if not (len(logger) == len(target) == len(embeddings[i])):
+            raise PersonalizeError(f"impression {i}: distributions and embeddings differ in length")
+        k = int(shown[i])
+        if not 0 <= k < len(logger):
+            raise PersonalizeError(f"impression {i}: chosen index {k} is out of range")
+        same = np.array([e == embeddings[i][k] for e in embeddings[i]])
+        logged = float(logger[same].sum())
+        if logged <= 0.0:
+            raise PersonalizeError(f"impression {i}: the logger could not have shown it")
+        w[i] = float(target[same].sum()) / logged
+    return _mean_estimate("mips", w * r, _kish(w), interval, n_bootstrap, seed)

@@ -506,6 +506,7 @@ class Simulator:
             chosen=result.chosen,
             propensity=result.propensity,
             reward=reward,
+            logged_probabilities=list(result.probabilities),
         )
 
     def impression_log(

@@ -50,7 +50,7 @@ __all__ = [
 
 DEFAULT_CLIP = 10.0
 MAX_CLIP = 1e6
-ESTIMATORS = ("dr", "snips", "clipped_ips", "ips")
+ESTIMATORS = ("dr", "sndr", "switch_dr", "dros", "snips", "clipped_ips", "ips")
 Weighting = Literal["ips", "none"]
 
 
