@@ -136,3 +136,20 @@ def test_bad_logs_and_settings_are_refused(target: Policy) -> None:
     other_space = UniformRandom(type(simulator.space)(viewer_features=("genre:thriller",)))
     with pytest.raises(PersonalizeError, match="another feature space"):
         evaluate(feedback, other_space)
+
+
+def test_the_estimates_do_not_depend_on_the_chunk_size(target: Policy) -> None:
+    simulator = Simulator(viewers=60, titles=10, seed=12)
+    log = simulator.logged_feedback(
+        simulator.run(UniformRandom(simulator.space, seed=12), rounds=5, learn=False)
+    )
+    whole = evaluate(log, target, chunk=len(log))
+    pieces = evaluate(log, target, chunk=7)
+    assert set(whole.estimates) == set(pieces.estimates)
+    for name, estimate in whole.estimates.items():
+        other = pieces.estimates[name]
+        assert (other.value, other.low, other.high) == pytest.approx(
+            (estimate.value, estimate.low, estimate.high), rel=1e-10, abs=1e-12
+        ), name
+    with pytest.raises(PersonalizeError, match="chunk"):
+        evaluate(log, target, chunk=0)

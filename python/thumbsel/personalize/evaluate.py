@@ -103,6 +103,11 @@ class OffPolicyReport:
         }
 
 
+CHUNK = 4096
+"""Impressions whose interaction rows are held at once: evaluation memory is this
+many impressions' rows plus a few numbers per impression, whatever the log's length."""
+
+
 def evaluate(
     logged: LoggedFeedback,
     target: Policy,
@@ -113,38 +118,68 @@ def evaluate(
     interval: ope.Interval = "clt",
     n_bootstrap: int = 1000,
     seed: int = 0,
+    chunk: int = CHUNK,
 ) -> OffPolicyReport:
     """Every estimator of :mod:`.ope` for ``target`` on ``logged``.
 
     The reward model behind DM and DR is ridge regression on the same
     interaction features, fitted ``folds`` times, each time leaving out one
-    contiguous block of impressions and predicting that block.
+    contiguous block of impressions and predicting that block. The log is
+    read in ``chunk``-sized runs, twice (the models' sums, then each
+    impression's weights and predictions), so only one run's interaction rows
+    are ever held.
     """
     if target.space != logged.space:
         raise PersonalizeError("the target policy was built for another feature space")
     if not isinstance(folds, int) or folds < 2:
         raise PersonalizeError(f"folds must be an integer of at least 2, got {folds!r}")
+    if not isinstance(chunk, int) or chunk < 1:
+        raise PersonalizeError(f"chunk must be a positive integer, got {chunk!r}")
     n = len(logged)
     if n < folds:
         raise PersonalizeError(f"{n} impressions cannot be split into {folds} folds")
-    designs = [logged.design(i) for i in range(n)]
-    target_probabilities = [target.distribution(d) for d in designs]
     chosen = logged.chosen
-    target_prob = np.array([p[c] for p, c in zip(target_probabilities, chosen, strict=True)])
-
     fold_of = np.arange(n) * folds // n
-    shown_rows = np.array([d[c] for d, c in zip(designs, chosen, strict=True)])
+    runs = [range(start, min(n, start + chunk)) for start in range(0, n, chunk)]
+
+    # Pass 1: each fold's sums over its own impressions' shown rows.
+    sums = [RidgeModel(logged.space.dimension, ridge=ridge) for _ in range(folds)]
+    for run in runs:
+        shown = np.array([logged.design(i)[chosen[i]] for i in run])
+        for fold in np.unique(fold_of[run.start : run.stop]):
+            mine = fold_of[run.start : run.stop] == fold
+            sums[fold].add(shown[mine], logged.reward[run.start : run.stop][mine])
+    coefficients = []
+    for fold in range(folds):
+        model = RidgeModel(logged.space.dimension, ridge=ridge)
+        model.gram = sum(m.gram for i, m in enumerate(sums) if i != fold)  # type: ignore[assignment]
+        model.target = sum(m.target for i, m in enumerate(sums) if i != fold)  # type: ignore[assignment]
+        coefficients.append(model.coefficients)
+
+    # Pass 2: per impression, what the target would do and what each model predicts.
+    target_prob = np.empty(n)
     q_logged = np.empty(n)
     q_target = np.empty(n)
-    for fold in range(folds):
-        held_out = fold_of == fold
-        model = RidgeModel(logged.space.dimension, ridge=ridge)
-        model.add(shown_rows[~held_out], logged.reward[~held_out])
-        coefficients = model.coefficients
-        for i in np.flatnonzero(held_out):
-            predicted = designs[i] @ coefficients
+    deterministic = True
+    target_action = np.empty(n, dtype=np.int64)
+    sizes = np.empty(n, dtype=np.int64)
+    mips_weight = np.empty(n) if logged.logged_probabilities is not None else None
+    for run in runs:
+        for i in run:
+            design = logged.design(i)
+            probabilities = target.distribution(design)
+            predicted = design @ coefficients[fold_of[i]]
+            target_prob[i] = probabilities[chosen[i]]
             q_logged[i] = predicted[chosen[i]]
-            q_target[i] = float(target_probabilities[i] @ predicted)
+            q_target[i] = float(probabilities @ predicted)
+            deterministic = deterministic and float(np.max(probabilities)) == 1.0
+            target_action[i] = int(np.argmax(probabilities))
+            sizes[i] = len(probabilities)
+            if mips_weight is not None:
+                assert logged.logged_probabilities is not None
+                mips_weight[i] = _embedding_weight(
+                    logged.candidates[i], chosen[i], logged.logged_probabilities[i], probabilities
+                )
 
     options: dict[str, Any] = {"interval": interval, "n_bootstrap": n_bootstrap, "seed": seed}
     reward, pscore = logged.reward, logged.propensity
@@ -164,27 +199,15 @@ def evaluate(
             reward, pscore, target_prob, q_logged, q_target, shrinkage=max_weight**2, **options
         ),
     }
-    if logged.logged_probabilities is not None:
+    if mips_weight is not None:
         # An image's embedding is its attributes: candidates that look alike to
         # the model share their probability.
-        embeddings = [[tuple(row) for row in matrix] for matrix in logged.candidates]
-        estimates["mips"] = ope.mips(
-            reward,
-            chosen,
-            logged.logged_probabilities,
-            target_probabilities,
-            embeddings,
-            **options,
-        )
+        estimates["mips"] = ope.mips_from_weights(reward, mips_weight, **options)
     # Replay (Li et al. 2011) is unbiased only for uniform logging and a
     # deterministic target; anywhere else it would report a biased number.
-    deterministic = all(np.max(p) == 1.0 for p in target_probabilities)
-    sizes = np.array([len(p) for p in target_probabilities])
     uniform = bool(np.allclose(pscore, 1.0 / sizes, rtol=1e-9, atol=0.0))
-    if deterministic and uniform:
-        target_action = np.array([int(np.argmax(p)) for p in target_probabilities])
-        if np.any(target_action == chosen):
-            estimates["replay"] = ope.replay(reward, chosen, target_action, **options)
+    if deterministic and uniform and np.any(target_action == chosen):
+        estimates["replay"] = ope.replay(reward, chosen, target_action, **options)
     return OffPolicyReport(
         policy=target.name,
         impressions=n,
@@ -192,3 +215,11 @@ def evaluate(
         estimates=estimates,
         match_rate=float(np.mean(target_prob)),
     )
+
+
+def _embedding_weight(
+    attributes: FloatArray, chosen: int, logger: FloatArray, target: FloatArray
+) -> float:
+    """MIPS's weight of one impression: the shown image's attributes, under both policies."""
+    same = np.all(attributes == attributes[chosen], axis=1)
+    return float(target[same].sum()) / float(logger[same].sum())

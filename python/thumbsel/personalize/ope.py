@@ -103,6 +103,7 @@ __all__ = [
     "ips",
     "min_ess",
     "mips",
+    "mips_from_weights",
     "replay",
     "sndr",
     "snips",
@@ -602,4 +603,22 @@ def mips(
         if logged <= 0.0:
             raise PersonalizeError(f"impression {i}: the logger could not have shown it")
         w[i] = float(target[same].sum()) / logged
+    return mips_from_weights(r, w, interval=interval, n_bootstrap=n_bootstrap, seed=seed)
+
+
+def mips_from_weights(
+    reward: npt.ArrayLike,
+    weights: npt.ArrayLike,
+    *,
+    interval: Interval = "clt",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> Estimate:
+    """:func:`mips` from the embedding weights already computed (one per impression)."""
+    _check_options(interval, n_bootstrap)
+    r = _vector("reward", reward)
+    w = _vector("weights", weights)
+    _same_length(reward=r, weights=w)
+    if np.any(w < 0):
+        raise PersonalizeError("weights must be non-negative")
     return _mean_estimate("mips", w * r, _kish(w), interval, n_bootstrap, seed)
