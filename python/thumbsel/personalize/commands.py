@@ -17,6 +17,7 @@ from thumbsel.personalize.features import (
     CHARACTER_PREFIX,
     IMAGE_ATTRIBUTES,
     LEAD_TAG,
+    MAX_BUCKETS,
     FeatureSpace,
 )
 from thumbsel.personalize.log import (
@@ -169,6 +170,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="with --publish: the off-policy estimate to judge by (default: dr)",
     )
     train_cmd.add_argument(
+        "--viewer-buckets",
+        type=whole_number(0, MAX_BUCKETS),
+        default=0,
+        metavar="N",
+        help="hash every viewer feature into N slots, for viewer spaces too large to "
+        "name one by one (default: 0, each feature by name)",
+    )
+    train_cmd.add_argument(
         "--json", action="store_true", help="print what was trained and decided as JSON"
     )
     train_cmd.add_argument(
@@ -287,7 +296,7 @@ def _rewarded_log(arguments: argparse.Namespace) -> pa.Table:
     return table
 
 
-def _space_of(table: pa.Table) -> FeatureSpace:
+def _space_of(table: pa.Table, buckets: int = 0) -> FeatureSpace:
     """The viewer features named anywhere in the log, in sorted order; the tag
     attributes, and the cast attributes (``character:<id or name>``, ``lead``) the
     log's images show."""
@@ -302,10 +311,10 @@ def _space_of(table: pa.Table) -> FeatureSpace:
                 for name, _ in attributes or []
                 if name.startswith(CHARACTER_PREFIX) or name == LEAD_TAG
             )
-    return FeatureSpace(
-        viewer_features=tuple(sorted(names)),
-        image_attributes=IMAGE_ATTRIBUTES + tuple(sorted(characters - set(IMAGE_ATTRIBUTES))),
-    )
+    attributes = IMAGE_ATTRIBUTES + tuple(sorted(characters - set(IMAGE_ATTRIBUTES)))
+    if buckets:
+        return FeatureSpace.hashed(buckets, attributes)
+    return FeatureSpace(viewer_features=tuple(sorted(names)), image_attributes=attributes)
 
 
 def _train(arguments: argparse.Namespace) -> int:
@@ -314,7 +323,7 @@ def _train(arguments: argparse.Namespace) -> int:
     if arguments.publish and Path(arguments.publish).suffix != ".json":
         raise PersonalizeError(f"{arguments.publish}: a policy is published as a .json file")
     table = _rewarded_log(arguments)
-    space = _space_of(table)
+    space = _space_of(table, arguments.viewer_buckets)
     held_out = None
     if arguments.publish:
         table, later = split_by_time(table, timedelta(days=arguments.holdout_days))

@@ -19,6 +19,8 @@ new viewer (all features 0) gets the population's taste.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ __all__ = [
     "CHARACTER_PREFIX",
     "IMAGE_ATTRIBUTES",
     "LEAD_TAG",
+    "MAX_BUCKETS",
     "FeatureSpace",
     "attributes_from_tags",
     "viewer_context",
@@ -134,10 +137,29 @@ class FeatureSpace:
     attribute the tagger did not give). Names the space does not know are
     ignored, so a new country or a new tag never breaks serving; it simply
     carries no information until the space is extended and a model retrained.
+
+    **Feature hashing** (:meth:`hashed`): for viewer spaces too large to name
+    (every title watched, every search term mapped), ``buckets`` slots
+    ``#0``, ``#1``... take every viewer feature by a stable hash of its name,
+    with a hashed sign so that collisions cancel on average instead of adding
+    up (Weinberger et al. 2009). The model's size is then fixed by
+    ``buckets``, whatever the names; a new name needs no retraining to be
+    used, and explanations name slots, not features.
     """
 
     viewer_features: tuple[str, ...]
     image_attributes: tuple[str, ...] = IMAGE_ATTRIBUTES
+    viewer_buckets: int = 0
+    """Hash every viewer feature into this many slots (0: features by name)."""
+
+    @classmethod
+    def hashed(
+        cls, buckets: int, image_attributes: tuple[str, ...] = IMAGE_ATTRIBUTES
+    ) -> FeatureSpace:
+        """A space whose viewer features are hashed into ``buckets`` slots."""
+        if not (isinstance(buckets, int) and 1 <= buckets <= MAX_BUCKETS):
+            raise PersonalizeError(f"buckets must be within 1..{MAX_BUCKETS}, got {buckets!r}")
+        return cls(tuple(f"#{i}" for i in range(buckets)), image_attributes, buckets)
 
     def __post_init__(self) -> None:
         for label, names in (
@@ -150,6 +172,10 @@ class FeatureSpace:
                 raise PersonalizeError(f"{label} names a feature twice")
             if BIAS in names:
                 raise PersonalizeError(f"{label} must not use the reserved name {BIAS!r}")
+        if self.viewer_buckets and self.viewer_features != tuple(
+            f"#{i}" for i in range(self.viewer_buckets)
+        ):
+            raise PersonalizeError("a hashed space's viewer features are its slots #0, #1...")
 
     @property
     def dimension(self) -> int:
@@ -166,7 +192,7 @@ class FeatureSpace:
     def viewer_vector(self, viewer: ViewerInput) -> FloatArray:
         """``[1, features...]`` for one viewer."""
         if isinstance(viewer, Mapping):
-            values = _by_name([viewer], self.viewer_features)[0]
+            values = self._viewer_rows([viewer])[0]
         else:
             values = np.asarray(viewer, dtype=np.float64)
             if values.shape != (len(self.viewer_features),):
@@ -187,25 +213,57 @@ class FeatureSpace:
 
     def viewer_matrix(self, viewers: Sequence[Mapping[str, float]] | npt.ArrayLike) -> FloatArray:
         """``[1, features...]`` per viewer: shape (viewers, features + 1)."""
-        values = _matrix("viewers", viewers, self.viewer_features)
+        if (
+            self.viewer_buckets
+            and isinstance(viewers, Sequence)
+            and all(isinstance(v, Mapping) for v in viewers)
+        ):
+            values = self._viewer_rows(viewers)  # type: ignore[arg-type]
+        else:
+            values = _matrix("viewers", viewers, self.viewer_features)
         return np.hstack((np.ones((values.shape[0], 1)), values))
+
+    def _viewer_rows(self, viewers: Sequence[Mapping[str, float]]) -> FloatArray:
+        if not self.viewer_buckets:
+            return _by_name(viewers, self.viewer_features)
+        rows = np.zeros((len(viewers), self.viewer_buckets))
+        for row, viewer in enumerate(viewers):
+            for name, value in viewer.items():
+                bucket, sign = _slot(str(name), self.viewer_buckets)
+                rows[row, bucket] += sign * _number(value, str(name))
+        return rows
 
     def design(self, viewer: ViewerInput, candidates: CandidatesInput) -> FloatArray:
         """Interaction vectors of one impression: shape (candidates, :attr:`dimension`)."""
         return interactions(self.viewer_vector(viewer), self.image_matrix(candidates))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        described: dict[str, Any] = {
             "viewer_features": list(self.viewer_features),
             "image_attributes": list(self.image_attributes),
         }
+        if self.viewer_buckets:
+            described["viewer_buckets"] = self.viewer_buckets
+        return described
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpace:
         return cls(
             viewer_features=tuple(data["viewer_features"]),
             image_attributes=tuple(data["image_attributes"]),
+            viewer_buckets=int(data.get("viewer_buckets", 0)),
         )
+
+
+MAX_BUCKETS = 1 << 16
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _slot(name: str, buckets: int) -> tuple[int, float]:
+    """A name's hashed slot and sign: BLAKE2b of its UTF-8, so every process and
+    every version agree (Python's own ``hash`` of a string changes per process)."""
+    digest = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big")
+    return digest % buckets, (1.0 if digest >> 63 == 0 else -1.0)
 
 
 def interactions(viewer: FloatArray, images: FloatArray) -> FloatArray:
