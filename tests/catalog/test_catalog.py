@@ -268,6 +268,9 @@ def test_a_long_title_in_segments_equals_a_single_pick(long_title: Path, tmp_pat
     assert records["long"]["segments"]["first_frames"] == [0, 200, 400]
     assert "segments_error" not in records["long"]
     assert "segments" not in records["short"]  # 120 frames: one task
+    index = {r["title_id"]: r for r in pq.read_table(out / "catalog.parquet").to_pylist()}
+    assert (index["long"]["segments"], index["short"]["segments"]) == (3, None)
+    assert "600 frames · 7 shots · 1 character · 3 segments" in (out / "index.html").read_text()
     for name in ("long", "short"):
         compare_with_single_pick(out / name, library / f"{name}.mp4", tmp_path / "alone" / name)
 

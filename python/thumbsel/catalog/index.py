@@ -44,6 +44,7 @@ CATALOG_SCHEMA = pa.schema(
         pa.field("shots", pa.int64()),
         pa.field("candidates", pa.int64()),
         pa.field("characters", pa.int64()),
+        pa.field("segments", pa.int64()),
         pa.field("seconds", pa.float64()),
         pa.field("timings", pa.string()),
         pa.field("version", pa.string(), nullable=False),
@@ -71,6 +72,8 @@ _TOP = 4
 
 def _catalog_row(record: dict[str, Any]) -> dict[str, Any]:
     row = {name: record.get(name) for name in CATALOG_SCHEMA.names}
+    # Measured in segments: how many (the seams' cost is in the title's title.json).
+    row["segments"] = (record.get("segments") or {}).get("count")
     for name in ("timings", "options"):
         if row[name] is not None:
             row[name] = json.dumps(row[name], sort_keys=True)
@@ -147,13 +150,14 @@ def _page(records: Sequence[dict[str, Any]], candidates: Sequence[dict[str, Any]
                 "path": record["path"],
                 "report": _link(f"{title_id}/report.html"),
                 "facts": " · ".join(
-                    plural(int(record[name]), word)
+                    plural(_count(record, name), word)
                     for name, word in (
                         ("frames", "frame"),
                         ("shots", "shot"),
                         ("characters", "character"),
+                        ("segments", "segment"),
                     )
-                    if record.get(name)
+                    if _count(record, name)
                 ),
                 "top": [
                     {"image": _link(c["thumbnail"]), "rank": c["rank"], "tags": c["tags"]}
@@ -167,6 +171,13 @@ def _page(records: Sequence[dict[str, Any]], candidates: Sequence[dict[str, Any]
         .get_template("index.html.j2")
         .render(titles=titles, counts=counts, version=__version__)
     )
+
+
+def _count(record: dict[str, Any], name: str) -> int:
+    value = record.get(name)
+    if name == "segments":
+        value = (value or {}).get("count")
+    return int(value or 0)
 
 
 def _link(path: str) -> str:
