@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from thumbsel.errors import Terminated
 
 # From start-up (thumbsel still importing PyAV and Arrow) to the last writes of a pick
 # of bikes.mp4. Not earlier than 0.15 s: before the interpreter runs any of thumbsel's
@@ -97,3 +98,26 @@ def test_a_stop_inside_a_failed_import_is_still_a_stop() -> None:
             with pytest.raises(type(stop)):
                 raise_stop_within(error)
     raise_stop_within(ImportError("No module named 'dlib'"))  # a plain one is left alone
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "word"),
+    [(KeyboardInterrupt, 130, "interrupted"), (Terminated, 143, "terminated")],
+)
+def test_a_signal_while_the_arguments_are_read_ends_cleanly(
+    stop: type[BaseException],
+    code: int,
+    word: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The window the moments above once hit (0.8 s, on a fresh clone): the
+    command line being parsed, before the run's own handling began."""
+    from thumbsel import cli
+
+    def stopped() -> None:
+        raise stop()
+
+    monkeypatch.setattr(cli, "_parser", stopped)
+    assert cli.main(["pick", "x.mp4"]) == code
+    assert capsys.readouterr().err == f"thumbsel: {word}\n"

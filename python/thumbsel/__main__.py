@@ -17,13 +17,16 @@ def run() -> None:
     stop_on_sigterm()
     try:
         from thumbsel.cli import entry
+
+        # Inside the try too: a signal between the import and entry's own handling
+        # must not end in a traceback either.
+        entry()
     except KeyboardInterrupt:
         print("thumbsel: interrupted", file=sys.stderr)
         leave(EXIT_INTERRUPTED)
     except Terminated:
         print("thumbsel: terminated", file=sys.stderr)
         leave(EXIT_TERMINATED)
-    entry()
 
 
 if __name__ == "__main__":

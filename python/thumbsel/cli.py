@@ -563,8 +563,10 @@ def _finish(frames: FrameTable) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    arguments = _parser().parse_args(argv)
     try:
+        # Inside: a signal while the parser is built or reads the arguments ends
+        # like one during the run (argparse's own SystemExit passes through).
+        arguments = _parser().parse_args(argv)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             status: int = arguments.run(arguments)
@@ -602,6 +604,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> None:
     stop_on_sigterm()
-    status = main()
-    ignore_stop_signals()
+    try:
+        status = main()
+        ignore_stop_signals()
+    except KeyboardInterrupt:
+        # Arrived after main() had its answer, before the signals were ignored.
+        _say("interrupted")
+        status = EXIT_INTERRUPTED
+    except Terminated:
+        _say("terminated")
+        status = EXIT_TERMINATED
     leave(status)
