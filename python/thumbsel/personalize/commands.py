@@ -13,13 +13,7 @@ import pyarrow.parquet as pq
 from thumbsel.arguments import bounded_float, output_path, whole_number
 from thumbsel.errors import ImpressionLogError, PersonalizeError
 from thumbsel.personalize.evaluate import evaluate
-from thumbsel.personalize.features import (
-    CHARACTER_PREFIX,
-    IMAGE_ATTRIBUTES,
-    LEAD_TAG,
-    MAX_BUCKETS,
-    FeatureSpace,
-)
+from thumbsel.personalize.features import MAX_BUCKETS, FeatureSpace, image_attributes
 from thumbsel.personalize.log import (
     DEFAULT_PLAY_TIMEOUT,
     join_rewards,
@@ -303,15 +297,12 @@ def _space_of(table: pa.Table, buckets: int = 0) -> FeatureSpace:
     names: set[str] = set()
     for context in table.column("viewer_context").to_pylist():
         names.update(name for name, _ in context or [])
-    characters: set[str] = set()
-    for candidates in table.column("candidate_attributes").to_pylist():
-        for attributes in candidates or []:
-            characters.update(
-                name
-                for name, _ in attributes or []
-                if name.startswith(CHARACTER_PREFIX) or name == LEAD_TAG
-            )
-    attributes = IMAGE_ATTRIBUTES + tuple(sorted(characters - set(IMAGE_ATTRIBUTES)))
+    attributes = image_attributes(
+        name
+        for candidates in table.column("candidate_attributes").to_pylist()
+        for shown in candidates or []
+        for name, _ in shown or []
+    )
     if buckets:
         return FeatureSpace.hashed(buckets, attributes)
     return FeatureSpace(viewer_features=tuple(sorted(names)), image_attributes=attributes)

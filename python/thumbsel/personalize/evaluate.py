@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from thumbsel.errors import PersonalizeError
 from thumbsel.personalize import ope
-from thumbsel.personalize.features import FeatureSpace
+from thumbsel.personalize.features import FeatureSpace, interactions_of_pairs
 from thumbsel.personalize.policies import Policy, RidgeModel
 
 __all__ = ["LoggedFeedback", "OffPolicyReport", "evaluate"]
@@ -145,7 +145,10 @@ def evaluate(
     # Pass 1: each fold's sums over its own impressions' shown rows.
     sums = [RidgeModel(logged.space.dimension, ridge=ridge) for _ in range(folds)]
     for run in runs:
-        shown = np.array([logged.design(i)[chosen[i]] for i in run])
+        # Only the shown image's row of each impression: one outer product each.
+        viewers = logged.space.viewer_matrix(logged.viewers[run.start : run.stop])
+        images = np.array([logged.candidates[i][chosen[i]] for i in run])
+        shown = interactions_of_pairs(viewers, np.hstack((np.ones((len(run), 1)), images)))
         for fold in np.unique(fold_of[run.start : run.stop]):
             mine = fold_of[run.start : run.stop] == fold
             sums[fold].add(shown[mine], logged.reward[run.start : run.stop][mine])

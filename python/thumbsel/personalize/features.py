@@ -39,6 +39,7 @@ __all__ = [
     "MAX_BUCKETS",
     "FeatureSpace",
     "attributes_from_tags",
+    "image_attributes",
     "viewer_context",
 ]
 
@@ -87,6 +88,13 @@ def attributes_from_tags(tags: Iterable[str]) -> dict[str, float]:
         else:
             attributes[tag] = 1.0
     return attributes
+
+
+def image_attributes(names: Iterable[str]) -> tuple[str, ...]:
+    """The attributes of a space over images showing ``names``: the tag attributes,
+    then the cast ones among the names (``character:<id or name>``, ``lead``), sorted."""
+    cast = {n for n in names if n.startswith(CHARACTER_PREFIX) or n == LEAD_TAG}
+    return IMAGE_ATTRIBUTES + tuple(sorted(cast - set(IMAGE_ATTRIBUTES)))
 
 
 def viewer_context(
@@ -264,6 +272,12 @@ def _slot(name: str, buckets: int) -> tuple[int, float]:
     every version agree (Python's own ``hash`` of a string changes per process)."""
     digest = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big")
     return digest % buckets, (1.0 if digest >> 63 == 0 else -1.0)
+
+
+def interactions_of_pairs(viewers: FloatArray, images: FloatArray) -> FloatArray:
+    """Row ``i`` is ``outer(viewers[i], images[i]).ravel()``: one (viewer, image) pair each."""
+    rows = viewers[:, :, None] * images[:, None, :]
+    return rows.reshape(viewers.shape[0], -1)
 
 
 def interactions(viewer: FloatArray, images: FloatArray) -> FloatArray:

@@ -55,7 +55,12 @@ import numpy.typing as npt
 from thumbsel._core import __version__
 from thumbsel.errors import PersonalizeError, PolicyFileError
 from thumbsel.files import write_bytes, write_json
-from thumbsel.personalize.features import CandidatesInput, FeatureSpace, ViewerInput
+from thumbsel.personalize.features import (
+    CandidatesInput,
+    FeatureSpace,
+    ViewerInput,
+    interactions_of_pairs,
+)
 
 __all__ = [
     "POLICIES",
@@ -327,8 +332,7 @@ class Policy(ABC):
             raise PersonalizeError(
                 f"{viewer_rows.shape[0]} viewers but {image_rows.shape[0]} shown images"
             )
-        rows = viewer_rows[:, :, None] * image_rows[:, None, :]
-        return rows.reshape(viewer_rows.shape[0], -1)
+        return interactions_of_pairs(viewer_rows, image_rows)
 
     # -- explaining -------------------------------------------------------
 

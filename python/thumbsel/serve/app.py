@@ -61,13 +61,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from thumbsel._core import __version__
 from thumbsel.errors import PolicyFileError, ThumbselError
-from thumbsel.personalize.features import (
-    CHARACTER_PREFIX,
-    IMAGE_ATTRIBUTES,
-    LEAD_TAG,
-    FeatureSpace,
-    interactions,
-)
+from thumbsel.personalize.features import FeatureSpace, image_attributes, interactions
 from thumbsel.personalize.log import Impression
 from thumbsel.personalize.policies import Policy, UniformRandom, load_policy
 from thumbsel.personalize.store import Store
@@ -195,16 +189,11 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 def _space_of(pool: CandidatePool) -> FeatureSpace:
-    characters = {
-        name
-        for candidates in pool.titles.values()
-        for candidate in candidates
-        for name in candidate.attributes
-        if name.startswith(CHARACTER_PREFIX) or name == LEAD_TAG
-    }
     return FeatureSpace(
         viewer_features=(),
-        image_attributes=IMAGE_ATTRIBUTES + tuple(sorted(characters - set(IMAGE_ATTRIBUTES))),
+        image_attributes=image_attributes(
+            name for candidates in pool.titles.values() for c in candidates for name in c.attributes
+        ),
     )
 
 
