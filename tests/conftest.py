@@ -108,3 +108,22 @@ def long_title(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("long") / "long.mp4"
     options = {"x264-params": "keyint=40:min-keyint=40:scenecut=0"}
     return videos.write_video(path, pictures, fps=25, options=options).path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> object:
+    """A real PostgreSQL server on 127.0.0.1 for this run (see tests/postgres.py)."""
+    import postgres
+
+    if postgres.server_binaries() is None:
+        pytest.skip("PostgreSQL's server binaries are not installed (.ci/run installs them)")
+    with postgres.local_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A new empty database on the run's server."""
+    import postgres
+
+    return postgres.fresh_database(postgres_server)

@@ -45,6 +45,7 @@ from thumbsel.outputs.tables import write_shots_csv
 from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
 from thumbsel.people.tracks import sightings_path, write_sightings
 from thumbsel.personalize import commands as personalize_commands
+from thumbsel.personalize.commands import database_url
 from thumbsel.pipeline import MAX_SHOT_FRAMES, PickOptions, measure, pick_title
 from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, SelectionOptions
 from thumbsel.shots import ShotDetection, ShotOptions, detect_shots
@@ -308,8 +309,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="a folder of `thumbsel pick` outputs, one per title, named by the title id",
     )
-    serve_cmd.add_argument(
-        "--store", required=True, type=output_path, help="the SQLite log (made if absent)"
+    log = serve_cmd.add_mutually_exclusive_group(required=True)
+    log.add_argument("--store", type=output_path, help="the SQLite log (made if absent)")
+    log.add_argument(
+        "--database",
+        metavar="URL",
+        type=database_url,
+        help="keep the log in PostgreSQL instead (postgresql://...; its tables made if absent)",
     )
     serve_cmd.add_argument(
         "--policy",
@@ -538,12 +544,12 @@ def _serve(arguments: argparse.Namespace) -> int:
 
     pool = load_pool(catalog=arguments.catalog, folders=arguments.candidates)
     policy = LivePolicy(arguments.policy, pool)
-    store = Store(arguments.store)
+    store = Store(arguments.database or arguments.store)
 
     def ready(address: str) -> None:
         print(
             f"serving {plural(len(pool.titles), 'title')} ({plural(pool.size, 'candidate')}) "
-            f"on {address}; policy {policy.current()[1]}; log {arguments.store}",
+            f"on {address}; policy {policy.current()[1]}; log {store.shown}",
             flush=True,
         )
 

@@ -18,7 +18,12 @@ import pytest
 from thumbsel.cli import main
 from thumbsel.errors import PersonalizeError
 from thumbsel.personalize.evaluate import LoggedFeedback
-from thumbsel.personalize.log import join_rewards, logged_feedback, table_to_impressions
+from thumbsel.personalize.log import (
+    join_rewards,
+    logged_feedback,
+    read_impressions,
+    table_to_impressions,
+)
 from thumbsel.personalize.policies import EpsilonGreedy, UniformRandom, load_policy
 from thumbsel.personalize.simulator import Simulator
 from thumbsel.personalize.store import Store
@@ -152,3 +157,44 @@ def test_train_reads_a_service_store_and_publishes_only_when_better(tmp_path: Pa
             ]
         )
     assert code == 1 and "nothing is left to train on" in err.getvalue()
+
+
+def test_a_postgresql_store_exports_and_trains_what_a_sqlite_one_does(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The same impressions and plays in both stores: the same log out, the same policy trained."""
+    _, log, plays = simulated_log(11, rounds=4)
+    rows = list(
+        zip(
+            plays.column("impression_id").to_pylist(),
+            plays.column("time").to_pylist(),
+            plays.column("minutes").to_pylist(),
+            strict=True,
+        )
+    )
+    where = {
+        "sqlite": ["--store", str(tmp_path / "live.db")],
+        "postgresql": ["--database", postgres_url],
+    }
+    for location in (str(tmp_path / "live.db"), postgres_url):
+        with Store(location) as store:
+            for impression in table_to_impressions(log):
+                store.log(impression)
+            store.add_plays(rows)
+    exported, trained = {}, {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for name, options in where.items():
+            out = tmp_path / f"{name}.parquet"
+            assert (
+                main(["personalize", "export", *options, "-o", str(out), "--timeout-hours", "4"])
+                == 0
+            )
+            exported[name] = read_impressions(out)
+            policy = tmp_path / f"{name}.json"
+            train = ["personalize", "train", *options, "--timeout-hours", "4", "-o", str(policy)]
+            assert main([*train, "--policy", "epsilon-greedy"]) == 0
+            trained[name] = load_policy(policy)
+    assert exported["sqlite"].num_rows == log.num_rows == 800
+    assert exported["sqlite"].equals(exported["postgresql"])
+    assert exported["sqlite"]["reward"].null_count < log.num_rows  # the plays were joined
+    assert trained["sqlite"].version == trained["postgresql"].version

@@ -47,6 +47,22 @@ def titles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@dataclass(frozen=True)
+class Log:
+    """Where a test's service keeps its log: the options that say so, and what Store opens."""
+
+    options: tuple[str, ...]
+    location: str
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log(request: pytest.FixtureRequest, tmp_path: Path) -> Log:
+    if request.param == "sqlite":
+        return Log(("--store", str(tmp_path / "log.db")), str(tmp_path / "log.db"))
+    url = request.getfixturevalue("postgres_url")
+    return Log(("--database", url), url)
+
+
 @dataclass
 class Server:
     url: str
@@ -104,10 +120,9 @@ def running(*arguments: str) -> Iterator[Server]:
                 pipe.close()
 
 
-def test_choose_log_events_explain_and_export(titles: Path, tmp_path: Path) -> None:
-    store = tmp_path / "log.db"
+def test_choose_log_events_explain_and_export(titles: Path, tmp_path: Path, log: Log) -> None:
     answers = []
-    with running("--candidates", str(titles), "--store", str(store)) as server:
+    with running("--candidates", str(titles), *log.options) as server:
         status, health = server.call("GET", "/health")
         assert status == 200 and health["titles"] == 2 and health["impressions"] == 0
         for i in range(40):
@@ -148,11 +163,11 @@ def test_choose_log_events_explain_and_export(titles: Path, tmp_path: Path) -> N
 
     # Every answer is in the store, as it was answered; uniform random (no policy
     # file) over each title's picked candidates; the draw replays from the id.
-    with Store(store) as opened:
-        log = {row.impression_id: row for row in opened.impressions()}
-    assert len(log) == 41
+    with Store(log.location) as opened:
+        logged = {row.impression_id: row for row in opened.impressions()}
+    assert len(logged) == 41
     for answer in answers:
-        row = log[answer["impression_id"]]
+        row = logged[answer["impression_id"]]
         assert row.chosen_id == answer["chosen_id"] and row.propensity == answer["probability"]
         assert row.candidate_probabilities == [1 / len(row.candidate_ids)] * len(row.candidate_ids)
         index = draw(row.candidate_probabilities, row.impression_id, 0)  # type: ignore[arg-type]
@@ -162,7 +177,7 @@ def test_choose_log_events_explain_and_export(titles: Path, tmp_path: Path) -> N
 
     exported = tmp_path / "impressions.parquet"
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        code = main(["personalize", "export", "--store", str(store), "-o", str(exported)])
+        code = main(["personalize", "export", *log.options, "-o", str(exported)])
     assert code == 0 and "41 impressions" in out.getvalue()
     table = read_impressions(exported)
     rewards = dict(
@@ -221,6 +236,15 @@ def test_the_command_line_refuses_what_cannot_serve(titles: Path, tmp_path: Path
         assert code == 1 and "not a thumbsel store" in err.getvalue()
         code = main(["personalize", "export", "--store", str(tmp_path / "none.db"), "-o", "x"])
         assert code == 1 and "no such store" in err.getvalue()
+        # A database that is not PostgreSQL, and one that is not there (nothing listens on
+        # port 1 of the loopback): one line each, never a traceback, the password never shown.
+        with pytest.raises(SystemExit) as exit_:
+            main(["serve", "--candidates", str(titles), "--database", "sqlite:///x.db"])
+        assert exit_.value.code == 2 and "is not a postgresql:// URL" in err.getvalue()
+        nowhere = "postgresql://thumbsel:secret@127.0.0.1:1/log"
+        assert main(["serve", "--candidates", str(titles), "--database", nowhere]) == 1
+        assert "postgresql://thumbsel:***@127.0.0.1:1/log: cannot connect" in err.getvalue()
+        assert "secret" not in err.getvalue() and "Traceback" not in err.getvalue()
 
 
 def test_a_published_policy_is_served_without_a_restart(titles: Path, tmp_path: Path) -> None:
@@ -265,10 +289,9 @@ def test_a_published_policy_is_served_without_a_restart(titles: Path, tmp_path: 
         assert status == 200 and why["policy_version"] == first
 
 
-def test_a_killed_server_lost_no_answered_impression(titles: Path, tmp_path: Path) -> None:
-    store = tmp_path / "log.db"
+def test_a_killed_server_lost_no_answered_impression(titles: Path, log: Log) -> None:
     answered: list[str] = []
-    with running("--candidates", str(titles), "--store", str(store)) as server:
+    with running("--candidates", str(titles), *log.options) as server:
         stop = threading.Event()
 
         def load() -> None:
@@ -297,7 +320,7 @@ def test_a_killed_server_lost_no_answered_impression(titles: Path, tmp_path: Pat
         for client in clients:
             client.join(timeout=30)
     assert len(answered) >= 100
-    with Store(store) as opened:
+    with Store(log.location) as opened:
         logged = [row.impression_id for row in opened.impressions()]
     assert len(logged) == len(set(logged))
     assert set(answered) <= set(logged)

@@ -30,7 +30,7 @@ from thumbsel.personalize.simulator import (
     Simulator,
     compare_policies,
 )
-from thumbsel.personalize.store import Store
+from thumbsel.personalize.store import Store, is_database_url
 from thumbsel.personalize.training import (
     DEFAULT_CLIP,
     ESTIMATORS,
@@ -114,8 +114,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             sub.add_argument(
                 "impressions", nargs="?", help="impression log (Parquet, thumbsel's schema)"
             )
-            sub.add_argument(
+            source = sub.add_mutually_exclusive_group()
+            source.add_argument(
                 "--store", help="read the log of `thumbsel serve` instead (its plays joined)"
+            )
+            source.add_argument(
+                "--database",
+                metavar="URL",
+                type=database_url,
+                help="the same from a service's PostgreSQL store (postgresql://...)",
             )
         else:
             sub.add_argument("impressions", help="impression log (Parquet, thumbsel's schema)")
@@ -210,7 +217,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "export",
         help="write a service's store as an impression log, rewards joined from its plays",
     )
-    export_cmd.add_argument("--store", required=True, help="the store `thumbsel serve` keeps")
+    source = export_cmd.add_mutually_exclusive_group(required=True)
+    source.add_argument("--store", help="the SQLite store `thumbsel serve` keeps")
+    source.add_argument(
+        "--database",
+        metavar="URL",
+        type=database_url,
+        help="a service's PostgreSQL store (postgresql://...)",
+    )
     export_cmd.add_argument(
         "-o", "--output", required=True, type=output_path, help="impression log to write (.parquet)"
     )
@@ -259,12 +273,10 @@ def _simulate(arguments: argparse.Namespace) -> int:
 
 
 def _rewarded_log(arguments: argparse.Namespace) -> pa.Table:
-    if getattr(arguments, "store", None):
+    if getattr(arguments, "store", None) or getattr(arguments, "database", None):
         if arguments.impressions or arguments.plays:
-            raise PersonalizeError("give a log file or --store, not both (the store has its plays)")
-        if not Path(arguments.store).is_file():
-            raise ImpressionLogError(f"{arguments.store}: no such store")
-        with Store(arguments.store) as store:
+            raise PersonalizeError("give a log file or a store, not both (the store has its plays)")
+        with existing_store(arguments) as store:
             timeout = timedelta(hours=arguments.timeout_hours)
             return store.rewarded(timeout=timeout, as_of=datetime.now(UTC)).table
     if not arguments.impressions:
@@ -386,18 +398,31 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _export(arguments: argparse.Namespace) -> int:
+def existing_store(arguments: argparse.Namespace) -> Store:
+    """The store named by ``--store PATH`` (which must exist) or ``--database URL``."""
+    if arguments.database:
+        return Store(arguments.database)
     if not Path(arguments.store).is_file():
         raise ImpressionLogError(f"{arguments.store}: no such store")
-    store = Store(arguments.store)
-    try:
+    return Store(arguments.store)
+
+
+def database_url(text: str) -> str:
+    """argparse type: a PostgreSQL URL (a SQLite store is given with --store)."""
+    if not is_database_url(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a postgresql:// URL (a SQLite file is given with --store)"
+        )
+    return text
+
+
+def _export(arguments: argparse.Namespace) -> int:
+    with existing_store(arguments) as store:
         report = store.export(
             arguments.output,
             timeout=timedelta(hours=arguments.timeout_hours),
             as_of=datetime.now(UTC),
         )
-    finally:
-        store.close()
     print(
         f"{report.impressions} impressions ({report.rewarded} rewarded, {report.no_play} without "
         f"a play, {report.pending} pending), {report.plays} plays ({report.orphan} for unknown "
