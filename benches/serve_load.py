@@ -1,6 +1,6 @@
 """Load on `thumbsel serve`: choose+log requests per second and latency, against a floor.
 
-    .venv/bin/python benches/serve_load.py [--requests 3000] [--clients 4]
+    .venv/bin/python benches/serve_load.py [--requests 3000] [--clients 4] [--postgres]
 
 Two servers on 127.0.0.1, one after the other, in the same run:
 
@@ -121,8 +121,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--postgres", action="store_true", help="add a PostgreSQL-backed run")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="thumbsel-load-") as scratch:
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="thumbsel-load-"))
+        database = None
+        if options.postgres:
+            import postgres
+
+            database = postgres.fresh_database(stack.enter_context(postgres.local_server()))
         titles = Path(scratch) / "titles"
         for title, clip in (
             ("phone", real_clip("carphone_pristine.mp4")),
@@ -158,6 +165,10 @@ def main() -> None:
             ],
             "floor (parse + insert)": [sys.executable, "-c", FLOOR, f"{scratch}/floor.db"],
         }
+        if database is not None:
+            serve = runs["thumbsel serve"]
+            at = serve.index("--store")
+            runs["serve --database"] = [*serve[:at], "--database", database, *serve[at + 2 :]]
         results = {}
         for name, command in runs.items():
             with server(command) as (host, port):
@@ -170,8 +181,10 @@ def main() -> None:
             f"{name:<24} {len(latencies) / seconds:>8.0f} "
             f"{np.percentile(latencies, 50) * 1e3:>8.2f} {np.percentile(latencies, 99) * 1e3:>8.2f}"
         )
-    serve, floor = (len(r[1]) / r[0] for r in results.values())
-    print(f"thumbsel serve at {serve / floor:.2f}x the floor's throughput")
+    rate = {name: len(r[1]) / r[0] for name, r in results.items()}
+    floor = rate.pop("floor (parse + insert)")
+    for name, value in rate.items():
+        print(f"{name} at {value / floor:.2f}x the floor's throughput")
 
 
 if __name__ == "__main__":
