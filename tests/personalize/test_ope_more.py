@@ -131,3 +131,30 @@ def test_mips_with_distinct_embeddings_is_ips() -> None:
     assert m.value == pytest.approx(i.value, rel=1e-12)
     with pytest.raises(PersonalizeError, match="could not have shown"):
         ope.mips([1.0], [0], [[0.0, 1.0]], [[0.5, 0.5]], [[(0,), (1,)]])
+
+
+def test_mips_weighs_impressions_of_any_size_as_one_at_a_time_would() -> None:
+    """Impressions of 2 to 6 candidates, each its own embeddings, interleaved."""
+    rng = np.random.default_rng(5)
+    n = 300
+    sizes = rng.integers(2, 7, size=n)
+    logger = [rng.dirichlet(np.full(k, 20.0)) for k in sizes]
+    target = [rng.dirichlet(np.ones(k)) for k in sizes]
+    embeddings = [[("dark", int(c)) for c in rng.integers(0, 3, size=k)] for k in sizes]
+    chosen = np.array([rng.integers(0, k) for k in sizes])
+    reward = rng.binomial(1, 0.3, size=n).astype(float)
+    expected = []
+    for i in range(n):
+        same = np.array([e == embeddings[i][chosen[i]] for e in embeddings[i]])
+        expected.append(target[i][same].sum() / logger[i][same].sum())
+    m = ope.mips(reward, chosen, logger, target, embeddings)
+    assert m.value == pytest.approx(float(np.mean(np.array(expected) * reward)), rel=1e-12)
+    # A fault is reported at the impression that has it, whichever group it falls in.
+    broken = list(logger)
+    broken[217] = np.full(sizes[217], 2.0)
+    with pytest.raises(PersonalizeError, match="impression 217: logger_probabilities"):
+        ope.mips(reward, chosen, broken, target, embeddings)
+    out_of_range = chosen.copy()
+    out_of_range[101] = sizes[101]
+    with pytest.raises(PersonalizeError, match="impression 101: chosen index"):
+        ope.mips(reward, out_of_range, logger, target, embeddings)

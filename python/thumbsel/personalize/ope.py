@@ -587,22 +587,57 @@ def mips(
     n = _same_length(reward=r, chosen=shown)
     if not (len(logger_probabilities) == len(target_probabilities) == len(embeddings) == n):
         raise PersonalizeError("mips: one distribution pair and embedding list per impression")
-    w = np.empty(n)
+    # Embeddings become small integers once, and a list shared by many
+    # impressions (one title's candidates) is coded once; impressions with as
+    # many candidates are then weighed together, as arrays.
+    codes: dict[Hashable, int] = {}
+    coded: dict[int, npt.NDArray[np.int64]] = {}
+
+    def code(candidates: Sequence[Hashable]) -> npt.NDArray[np.int64]:
+        key = id(candidates)
+        if key not in coded:
+            coded[key] = np.array(
+                [codes.setdefault(e, len(codes)) for e in candidates], dtype=np.int64
+            )
+        return coded[key]
+
+    groups: dict[int, list[int]] = {}
     for i in range(n):
-        logger = _vector("logger_probabilities", logger_probabilities[i])
-        target = _vector("target_probabilities", target_probabilities[i])
-        if np.any((logger < 0) | (logger > 1)) or np.any((target < 0) | (target > 1)):
-            raise PersonalizeError(f"impression {i}: probabilities must lie in [0, 1]")
-        if not (len(logger) == len(target) == len(embeddings[i])):
+        logger_shape, target_shape = (
+            np.shape(logger_probabilities[i]),
+            np.shape(target_probabilities[i]),
+        )
+        if len(logger_shape) != 1 or len(target_shape) != 1:
+            raise PersonalizeError(f"impression {i}: each distribution must be a 1-D list")
+        logger_size = logger_shape[0]
+        if not (logger_size == target_shape[0] == len(embeddings[i])):
             raise PersonalizeError(f"impression {i}: distributions and embeddings differ in length")
-        k = int(shown[i])
-        if not 0 <= k < len(logger):
-            raise PersonalizeError(f"impression {i}: chosen index {k} is out of range")
-        same = np.array([e == embeddings[i][k] for e in embeddings[i]])
-        logged = float(logger[same].sum())
-        if logged <= 0.0:
-            raise PersonalizeError(f"impression {i}: the logger could not have shown it")
-        w[i] = float(target[same].sum()) / logged
+        groups.setdefault(logger_size, []).append(i)
+    w = np.empty(n)
+    for size, members in groups.items():
+        rows = np.array(members)
+        logger = np.array([logger_probabilities[i] for i in members], dtype=np.float64)
+        target = np.array([target_probabilities[i] for i in members], dtype=np.float64)
+        kinds = np.array([code(embeddings[i]) for i in members]).reshape(len(members), size)
+        for name, values in (("logger_probabilities", logger), ("target_probabilities", target)):
+            bad = ~np.all(np.isfinite(values) & (values >= 0) & (values <= 1), axis=1)
+            if bad.any():
+                first = int(rows[np.argmax(bad)])
+                raise PersonalizeError(f"impression {first}: {name} must lie in [0, 1]")
+        picked = shown[rows].astype(np.int64)
+        outside = (picked < 0) | (picked >= size)
+        if outside.any():
+            first = int(rows[np.argmax(outside)])
+            raise PersonalizeError(
+                f"impression {first}: chosen index {int(shown[first])} is out of range"
+            )
+        same = kinds == kinds[np.arange(len(members)), picked][:, None]
+        logged = np.where(same, logger, 0.0).sum(axis=1)
+        impossible = logged <= 0.0
+        if impossible.any():
+            first = int(rows[np.argmax(impossible)])
+            raise PersonalizeError(f"impression {first}: the logger could not have shown it")
+        w[rows] = np.where(same, target, 0.0).sum(axis=1) / logged
     return mips_from_weights(r, w, interval=interval, n_bootstrap=n_bootstrap, seed=seed)
 
 
