@@ -14,6 +14,7 @@ from thumbsel._core import InvalidFrameError, ThumbselError
 
 __all__ = [
     "EmptyVideoError",
+    "EventLogError",
     "FacesUnavailableError",
     "FrameTableError",
     "ImpressionLogError",
@@ -84,6 +85,10 @@ class PersonalizeError(ThumbselError, ValueError):
 
 class ImpressionLogError(PersonalizeError):
     """An impression or play log is missing, malformed, or breaks the log schema."""
+
+
+class EventLogError(PersonalizeError):
+    """A behaviour event file or batch is unreadable, or its columns break the event schema."""
 
 
 class PolicyFileError(ThumbselError):

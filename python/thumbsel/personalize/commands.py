@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from thumbsel.arguments import bounded_float, output_path, whole_number
 from thumbsel.errors import ImpressionLogError, PersonalizeError
 from thumbsel.personalize.evaluate import evaluate
+from thumbsel.personalize.events import minimise, read_events
 from thumbsel.personalize.features import MAX_BUCKETS, FeatureSpace, image_attributes
 from thumbsel.personalize.log import (
     DEFAULT_PLAY_TIMEOUT,
@@ -22,6 +23,15 @@ from thumbsel.personalize.log import (
 )
 from thumbsel.personalize.ope import Interval
 from thumbsel.personalize.policies import POLICIES, load_policy
+from thumbsel.personalize.profiles import (
+    DEFAULT_HALF_LIFE_DAYS,
+    MAX_HALF_LIFE_DAYS,
+    Titles,
+    read_profiles,
+    read_titles,
+    update_profiles,
+    write_profiles,
+)
 from thumbsel.personalize.simulator import (
     DEFAULT_ROUNDS,
     DEFAULT_TITLES,
@@ -231,6 +241,36 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     play_timeout(export_cmd, "; impressions younger than this stay unrewarded")
     export_cmd.set_defaults(run=_export)
 
+    profile_cmd = personalize.add_parser(
+        "profile",
+        help="viewer profiles from behaviour events (a day's events update yesterday's profiles)",
+    )
+    profile_cmd.add_argument("events", nargs="+", help="behaviour event files (Parquet)")
+    profile_cmd.add_argument(
+        "-o", "--output", required=True, type=output_path, help="profiles to write (.parquet)"
+    )
+    profile_cmd.add_argument(
+        "--titles",
+        metavar="FILE",
+        help="genres, cast and series per title_id (CSV or Parquet, e.g. catalog.parquet)",
+    )
+    profile_cmd.add_argument(
+        "--previous", metavar="FILE", help="profiles to update (written by this command)"
+    )
+    profile_cmd.add_argument(
+        "--as-of",
+        type=aware_time,
+        help="the profiles' time, ISO 8601 with a zone (default: the last event's)",
+    )
+    profile_cmd.add_argument(
+        "--half-life-days",
+        type=bounded_float(1.0, MAX_HALF_LIFE_DAYS),
+        help=f"how fast old viewing fades (default: {DEFAULT_HALF_LIFE_DAYS:g}; "
+        "an update keeps its profiles' own)",
+    )
+    profile_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    profile_cmd.set_defaults(run=_profile)
+
 
 def _simulate(arguments: argparse.Namespace) -> int:
     simulator = Simulator(
@@ -405,6 +445,56 @@ def existing_store(arguments: argparse.Namespace) -> Store:
     if not Path(arguments.store).is_file():
         raise ImpressionLogError(f"{arguments.store}: no such store")
     return Store(arguments.store)
+
+
+def aware_time(text: str) -> datetime:
+    """argparse type: an ISO 8601 time with its zone."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add +00:00 or Z)")
+    return moment
+
+
+def _profile(arguments: argparse.Namespace) -> int:
+    titles = read_titles(arguments.titles) if arguments.titles else Titles()
+    previous = read_profiles(arguments.previous) if arguments.previous else None
+    batch = read_events(arguments.events)
+    profiles = update_profiles(
+        previous,
+        minimise(batch.table, titles.interests_of),
+        titles,
+        as_of=arguments.as_of,
+        half_life_days=arguments.half_life_days,
+    )
+    report = batch.report
+    # Rows left out by the update itself (after as_of) join those the files had.
+    for reason, count in profiles.report.bad.items():
+        report.bad[reason] = report.bad.get(reason, 0) + count
+    report.kept = profiles.report.kept
+    write_profiles(arguments.output, profiles)
+    as_of = None if profiles.as_of is None else profiles.as_of.isoformat()
+    if arguments.json:
+        print(
+            json.dumps(
+                {
+                    "rows": report.rows,
+                    "kept": report.kept,
+                    "left_out": report.bad,
+                    "viewers": len(profiles),
+                    "as_of": as_of,
+                    "half_life_days": profiles.half_life_days,
+                }
+            )
+        )
+    else:
+        print(
+            f"{report.summary()}; {len(profiles):,} viewer profiles as of {as_of} "
+            f"-> {arguments.output}"
+        )
+    return 0
 
 
 def database_url(text: str) -> str:

@@ -25,6 +25,7 @@ not sampling noise between runs.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ import pyarrow as pa
 
 from thumbsel.errors import PersonalizeError
 from thumbsel.personalize.evaluate import LoggedFeedback
+from thumbsel.personalize.events import EVENT_SCHEMA
 from thumbsel.personalize.features import (
     CHARACTER_PREFIX,
     IMAGE_ATTRIBUTES,
@@ -45,6 +47,7 @@ from thumbsel.personalize.features import (
 from thumbsel.personalize.log import PLAY_SCHEMA, Impression, impressions_to_table
 from thumbsel.personalize.ope import clt_interval
 from thumbsel.personalize.policies import POLICIES, Policy
+from thumbsel.personalize.profiles import Profiles, TitleInfo, Titles
 
 __all__ = [
     "CLICKBAIT_ATTRIBUTE",
@@ -274,6 +277,7 @@ class Simulator:
         device = rng.choice(3, size=self.viewers, p=[0.6, 0.3, 0.1])
         activity = rng.uniform(0.0, 1.0, self.viewers)
         hour = rng.uniform(0.0, 24.0, self.viewers)
+        self._device, self._activity, self._hour = device, activity, hour
         angle = 2.0 * np.pi * hour / 24.0
         self.context = np.column_stack(
             (
@@ -385,6 +389,157 @@ class Simulator:
         members = self.segment_of == names.index(segment)
         mean = self.context[members].mean(axis=0)
         return {n: float(v) for n, v in zip(self.space.viewer_features, mean, strict=True)}
+
+    # -- behaviour ---------------------------------------------------------
+
+    def title_info(self) -> Titles:
+        """What a catalog says of the simulated titles.
+
+        Title ``t`` is made for segment ``t % segments``: its genre is that
+        segment's (or ``drama`` with the actor in its cast, for an actor's
+        fans), and titles ``t`` and ``t + segments`` are two episodes of one
+        series.
+        """
+        count = len(self.segments)
+        titles = []
+        for t in range(self.titles):
+            segment = self.segments[t % count]
+            actor = segment.viewer_feature.removeprefix("cast:")
+            fans = segment.viewer_feature.startswith("cast:")
+            titles.append(
+                TitleInfo(
+                    title_id=f"title{t}",
+                    series=f"{segment.name}-{t // (2 * count)}",
+                    genres=("drama",) if fans else (segment.name,),
+                    cast=(actor,) if fans else (),
+                )
+            )
+        return Titles(titles)
+
+    def moments(self, title: int) -> FloatArray:
+        """The two scenes of a title (seconds) that its viewers pause at and watch again."""
+        rng = np.random.default_rng([self.seed, 4, title])
+        return np.sort(rng.uniform(0.1, 0.9, 2)) * self.runtime_minutes * 60.0
+
+    def behaviour(self, days: int, start: datetime) -> pa.Table:
+        """``days`` of behaviour events driven by the hidden tastes (the event schema's table).
+
+        A viewer starts about ``recent_activity`` sessions a day near their
+        usual hour on their device. Each session browses a row of five
+        titles, sometimes searches for the viewer's genre or actor, and plays
+        a title chosen in proportion to the viewer's true affinity for the
+        segment it was made for. The more the affinity, the more of it they
+        watch (finishing it, and often going on to the next episode) rather
+        than abandoning it; they pause at the title's two scenes and rewind
+        to watch them again.
+        """
+        if days < 1:
+            raise PersonalizeError(f"days must be at least 1, got {days}")
+        if start.utcoffset() is None:
+            raise PersonalizeError("start needs a time zone")
+        rng = np.random.default_rng([self.seed, 3])
+        count = len(self.segments)
+        home = np.arange(self.titles) % count
+        runtime = self.runtime_minutes * 60.0
+        devices = ("tv", "mobile", "desktop")
+        rows: list[dict[str, object]] = []
+
+        def emit(base: dict[str, object], now: datetime, kind: str, **more: object) -> None:
+            rows.append(base | {"time": now, "kind": kind} | more)
+
+        for day in range(days):
+            for v in range(self.viewers):
+                affinity = self.true_affinity[v]
+                region, offset = ("GB", 0) if v % 2 else ("FR", 60)
+                base: dict[str, object] = {
+                    "viewer_id": f"viewer{v}",
+                    "device": devices[int(self._device[v])],
+                    "region": region,
+                    "utc_offset_minutes": offset,
+                }
+                for _ in range(int(rng.poisson(0.3 + 1.2 * self._activity[v]))):
+                    local_hour = (self._hour[v] + rng.normal(0.0, 1.0)) % 24.0
+                    now = start + timedelta(days=day, hours=float(local_hour) - offset / 60.0)
+
+                    liking = affinity[home] + 0.05
+                    choice = int(rng.choice(self.titles, p=liking / liking.sum()))
+                    row = rng.choice(self.titles, size=5, replace=False)
+                    for rank, shown in enumerate(row):
+                        emit(
+                            base,
+                            now,
+                            "browse",
+                            title_id=f"title{shown}",
+                            row=0,
+                            rank=rank,
+                            played=bool(shown == choice),
+                        )
+                    if rng.random() < 0.3:
+                        segment = self.segments[int(np.argmax(affinity))]
+                        wanted = segment.viewer_feature.split(":", 1)[1]
+                        emit(base, now, "search", query=f"new {wanted} films")
+                    for _episode in range(3):
+                        fondness = float(affinity[home[choice]])
+                        watched = float(np.clip(rng.normal(0.2 + 0.8 * fondness, 0.1), 0.02, 1.0))
+                        name = f"title{choice}"
+                        emit(base, now, "play_start", title_id=name, position=0.0)
+                        end = watched * runtime
+                        # Wall time runs with the picture, plus the pauses and rewinds.
+                        began, extra = now, 0.0
+                        for scene in (float(s) for s in self.moments(choice)):
+                            if scene < end and rng.random() < 0.6:
+                                now = began + timedelta(seconds=scene + extra)
+                                emit(base, now, "pause", title_id=name, position=scene)
+                                extra += 30.0
+                                now = began + timedelta(seconds=scene + extra)
+                                emit(base, now, "play_start", title_id=name, position=scene)
+                                if rng.random() < 0.5:
+                                    now += timedelta(seconds=20.0)
+                                    emit(
+                                        base,
+                                        now,
+                                        "seek",
+                                        title_id=name,
+                                        position=scene + 20.0,
+                                        to_position=scene - 10.0,
+                                    )
+                                    extra += 50.0
+                        now = began + timedelta(seconds=end + extra)
+                        closing = "complete" if watched >= 0.98 else "abandon"
+                        emit(base, now, closing, title_id=name, position=end)
+                        if closing == "abandon":
+                            break
+                        following = choice + count
+                        if following >= self.titles or rng.random() > fondness:
+                            break
+                        choice = following
+                        now += timedelta(minutes=float(rng.uniform(0.5, 5.0)))
+        return pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
+
+    def with_contexts(self, context: npt.ArrayLike) -> Simulator:
+        """The same world and stream, the policies seeing ``context`` (viewers x features)."""
+        matrix = np.asarray(context, dtype=np.float64)
+        if matrix.shape != self.context.shape or not np.all(np.isfinite(matrix)):
+            raise PersonalizeError(
+                f"contexts must be finite, {self.context.shape[0]} viewers x "
+                f"{self.context.shape[1]} features"
+            )
+        other = copy.copy(self)
+        other.context = matrix
+        return other
+
+    def contexts_from(self, profiles: Profiles) -> FloatArray:
+        """Each simulated viewer's features as their event-built profile gives them."""
+        rows = [profiles.context(f"viewer{v}") for v in range(self.viewers)]
+        return np.array(
+            [[row.get(name, 0.0) for name in self.space.viewer_features] for row in rows]
+        )
+
+    def true_contexts(self) -> FloatArray:
+        """The viewers' features with their true affinities in place of the observed ones."""
+        matrix = self.context.copy()
+        matrix[:, : len(self.segments)] = self.true_affinity
+        return matrix
 
     # -- the stream -------------------------------------------------------
 
