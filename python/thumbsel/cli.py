@@ -46,6 +46,8 @@ from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
 from thumbsel.people.tracks import sightings_path, write_sightings
 from thumbsel.personalize import commands as personalize_commands
 from thumbsel.personalize.commands import database_url
+from thumbsel.personalize.profiles import read_titles
+from thumbsel.personalize.store import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 from thumbsel.pipeline import MAX_SHOT_FRAMES, PickOptions, measure, pick_title
 from thumbsel.select import DEFAULT_K, MAX_K, QualityWeights, SelectionOptions
 from thumbsel.shots import ShotDetection, ShotOptions, detect_shots
@@ -322,6 +324,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a saved policy, loaded again whenever the file changes (default: uniform random)",
     )
+    serve_cmd.add_argument(
+        "--titles",
+        metavar="FILE",
+        help="genres, cast and series per title_id (CSV or Parquet), for viewer profiles",
+    )
+    serve_cmd.add_argument(
+        "--retention-days",
+        type=bounded_float(1.0, MAX_RETENTION_DAYS),
+        default=DEFAULT_RETENTION_DAYS,
+        help="raw behaviour events older than this are deleted, their profiles kept "
+        f"(default: {DEFAULT_RETENTION_DAYS:g})",
+    )
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     serve_cmd.add_argument(
         "--port",
@@ -544,6 +558,7 @@ def _serve(arguments: argparse.Namespace) -> int:
 
     pool = load_pool(catalog=arguments.catalog, folders=arguments.candidates)
     policy = LivePolicy(arguments.policy, pool)
+    titles = read_titles(arguments.titles) if arguments.titles else None
     store = Store(arguments.database or arguments.store)
 
     def ready(address: str) -> None:
@@ -554,7 +569,16 @@ def _serve(arguments: argparse.Namespace) -> int:
         )
 
     try:
-        serve(pool, store, policy, host=arguments.host, port=arguments.port, on_ready=ready)
+        serve(
+            pool,
+            store,
+            policy,
+            host=arguments.host,
+            port=arguments.port,
+            titles=titles,
+            retention_days=arguments.retention_days,
+            on_ready=ready,
+        )
     finally:
         store.close()
     return EXIT_OK

@@ -21,6 +21,13 @@ from thumbsel.personalize.log import (
     logged_feedback,
     read_impressions,
 )
+from thumbsel.personalize.moments import (
+    DEFAULT_BIN_SECONDS,
+    DEFAULT_K,
+    MAX_EPSILON,
+    interest_curves,
+    write_moments,
+)
 from thumbsel.personalize.ope import Interval
 from thumbsel.personalize.policies import POLICIES, load_policy
 from thumbsel.personalize.profiles import (
@@ -40,7 +47,12 @@ from thumbsel.personalize.simulator import (
     Simulator,
     compare_policies,
 )
-from thumbsel.personalize.store import Store, is_database_url
+from thumbsel.personalize.store import (
+    DEFAULT_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
+    Store,
+    is_database_url,
+)
 from thumbsel.personalize.training import (
     DEFAULT_CLIP,
     ESTIMATORS,
@@ -271,6 +283,63 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     profile_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     profile_cmd.set_defaults(run=_profile)
 
+    moments_cmd = personalize.add_parser(
+        "moments",
+        help="per title, where viewers pause and rewind to: k-anonymous interest curves",
+    )
+    moments_cmd.add_argument("events", nargs="+", help="behaviour event files (Parquet)")
+    moments_cmd.add_argument(
+        "-o", "--output", required=True, type=output_path, help="curves to write (.parquet)"
+    )
+    moments_cmd.add_argument(
+        "--k",
+        type=whole_number(2, 1_000_000),
+        default=DEFAULT_K,
+        help=f"publish a bin only when this many distinct viewers made it (default: {DEFAULT_K})",
+    )
+    moments_cmd.add_argument(
+        "--epsilon",
+        type=bounded_float(0.0, MAX_EPSILON, open_minimum=True),
+        help="add Laplace noise for epsilon-differential privacy (e.g. 1; default: none)",
+    )
+    moments_cmd.add_argument(
+        "--bin-seconds",
+        type=bounded_float(1.0, 3600.0),
+        default=DEFAULT_BIN_SECONDS,
+        help=f"width of a bin (default: {DEFAULT_BIN_SECONDS:g})",
+    )
+    moments_cmd.add_argument(
+        "--seed", type=whole_number(0, 2**63 - 1), default=0, help="noise seed (default: 0)"
+    )
+    moments_cmd.set_defaults(run=_moments)
+
+    def a_store(sub: argparse.ArgumentParser) -> None:
+        source = sub.add_mutually_exclusive_group(required=True)
+        source.add_argument("--store", help="the SQLite store `thumbsel serve` keeps")
+        source.add_argument(
+            "--database", metavar="URL", type=database_url, help="a PostgreSQL store"
+        )
+
+    forget_cmd = personalize.add_parser(
+        "forget",
+        help="erase a viewer: events and profile deleted, impressions unlinked from them",
+    )
+    a_store(forget_cmd)
+    forget_cmd.add_argument("--viewer", required=True, help="the viewer id to erase")
+    forget_cmd.set_defaults(run=_forget)
+
+    retain_cmd = personalize.add_parser(
+        "retain", help="delete raw behaviour events older than the window (profiles keep them)"
+    )
+    a_store(retain_cmd)
+    retain_cmd.add_argument(
+        "--days",
+        type=bounded_float(1.0, MAX_RETENTION_DAYS),
+        default=DEFAULT_RETENTION_DAYS,
+        help=f"the window (default: {DEFAULT_RETENTION_DAYS:g})",
+    )
+    retain_cmd.set_defaults(run=_retain)
+
 
 def _simulate(arguments: argparse.Namespace) -> int:
     simulator = Simulator(
@@ -494,6 +563,45 @@ def _profile(arguments: argparse.Namespace) -> int:
             f"{report.summary()}; {len(profiles):,} viewer profiles as of {as_of} "
             f"-> {arguments.output}"
         )
+    return 0
+
+
+def _moments(arguments: argparse.Namespace) -> int:
+    batch = read_events(arguments.events)
+    curves = interest_curves(
+        batch.table,
+        k=arguments.k,
+        bin_seconds=arguments.bin_seconds,
+        epsilon=arguments.epsilon,
+        seed=arguments.seed,
+    )
+    write_moments(arguments.output, curves)
+    published = sum(int((c.level > 0).sum()) for c in curves.values())
+    print(
+        f"{batch.report.summary()}; {published} moments published over {len(curves)} titles "
+        f"(k {arguments.k}"
+        + (f", epsilon {arguments.epsilon:g}" if arguments.epsilon else "")
+        + f") -> {arguments.output}"
+    )
+    return 0
+
+
+def _forget(arguments: argparse.Namespace) -> int:
+    if not 0 < len(arguments.viewer) <= 200:
+        raise PersonalizeError("a viewer id is 1 to 200 characters")
+    with existing_store(arguments) as store:
+        erased = store.forget(arguments.viewer)
+    print(
+        f"{arguments.viewer}: {erased['events']} events and {erased['profiles']} profile deleted, "
+        f"{erased['impressions']} impressions unlinked"
+    )
+    return 0
+
+
+def _retain(arguments: argparse.Namespace) -> int:
+    with existing_store(arguments) as store:
+        deleted = store.apply_retention(timedelta(days=arguments.days), now=datetime.now(UTC))
+    print(f"{deleted} events older than {arguments.days:g} days deleted")
     return 0
 
 

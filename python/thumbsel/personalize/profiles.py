@@ -349,8 +349,10 @@ def _add_events(
         profile.events += 1
         if device[i] is not None:
             add(f"device:{device[i]}", w)
+            add("devices", w)
         if region[i] is not None:
             add(f"region:{region[i]}", w)
+            add("regions", w)
         add("timed", w)
         add(f"daypart:{_DAYPARTS[int(local_hour[i] // 6)]}", w)
         if weekday[i] >= 5:
@@ -431,8 +433,8 @@ def profile_context(profile: Profile) -> dict[str, float]:
     share("cast:", minutes)
     share("series:", minutes)
     timed = sums.get("timed", 0.0)
-    share("device:", timed)
-    share("region:", timed)
+    share("device:", sums.get("devices", 0.0))
+    share("region:", sums.get("regions", 0.0))
     share("daypart:", timed)
     if timed > 0:
         context["weekend"] = min(1.0, sums.get("weekend", 0.0) / timed)

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow as pa
 
 from thumbsel.errors import ImpressionLogError
+from thumbsel.personalize.events import EVENT_SCHEMA, EventReport, check_events, minimise
 from thumbsel.personalize.log import (
     PLAY_SCHEMA,
     Impression,
@@ -42,11 +43,28 @@ from thumbsel.personalize.log import (
     join_rewards,
     write_impressions,
 )
+from thumbsel.personalize.profiles import (
+    Profile,
+    Profiles,
+    Titles,
+    profile_context,
+    update_profiles,
+)
 
-__all__ = ["STORE_VERSION", "Store", "is_database_url"]
+__all__ = [
+    "DEFAULT_RETENTION_DAYS",
+    "MAX_RETENTION_DAYS",
+    "STORE_VERSION",
+    "Store",
+    "is_database_url",
+]
 
 STORE_VERSION = 1
-"""Bumped when the tables change; a store of another version is refused."""
+"""Bumped when the tables change; a store of another version is refused (tables added
+since are made when an older store opens)."""
+DEFAULT_RETENTION_DAYS = 90.0
+"""Raw behaviour events older than this are deleted; their profiles keep the aggregates."""
+MAX_RETENTION_DAYS = 3650.0
 
 # BIGINT and DOUBLE PRECISION: PostgreSQL's INTEGER and REAL are 32 bits,
 # too few for microseconds since 1970 and for a propensity; SQLite takes the
@@ -72,8 +90,41 @@ _TABLES = (
     time_us BIGINT NOT NULL,
     minutes DOUBLE PRECISION
 )""",
+    # Behaviour events as kept: minimised (a search as the interests it named,
+    # never its text), deleted after the retention window.
+    """CREATE TABLE IF NOT EXISTS events (
+    viewer_id TEXT NOT NULL,
+    time_us BIGINT NOT NULL,
+    utc_offset_minutes INTEGER,
+    kind TEXT NOT NULL,
+    title_id TEXT,
+    position DOUBLE PRECISION,
+    to_position DOUBLE PRECISION,
+    interests TEXT,
+    browse_row INTEGER,
+    browse_rank INTEGER,
+    played INTEGER,
+    device TEXT,
+    region TEXT
+)""",
+    "CREATE INDEX IF NOT EXISTS events_by_viewer ON events (viewer_id)",
+    "CREATE INDEX IF NOT EXISTS events_by_time ON events (time_us)",
+    "CREATE INDEX IF NOT EXISTS events_by_title ON events (title_id)",
+    "CREATE INDEX IF NOT EXISTS impressions_by_viewer ON impressions (viewer_id)",
+    """CREATE TABLE IF NOT EXISTS profiles (
+    viewer_id TEXT PRIMARY KEY,
+    as_of_us BIGINT NOT NULL,
+    half_life_days DOUBLE PRECISION NOT NULL,
+    profile TEXT NOT NULL
+)""",
+    "CREATE TABLE IF NOT EXISTS opt_outs (viewer_id TEXT PRIMARY KEY, time_us BIGINT NOT NULL)",
+)
+_EVENT_COLUMNS = (
+    "viewer_id, time_us, utc_offset_minutes, kind, title_id, position, to_position, "
+    "interests, browse_row, browse_rank, played, device, region"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_EVENTS = EVENT_SCHEMA.empty_table()
 _DATABASE_SCHEMES = ("postgresql", "postgres")
 
 
@@ -113,6 +164,8 @@ class _Database(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]: ...
 
+    def flush(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -123,6 +176,13 @@ class _SQLite:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # A deleted row's bytes are overwritten, not left in free pages, so an
+        # erased viewer is gone from the file itself (with the WAL checkpointed).
+        self._db.execute("PRAGMA secure_delete=ON")
+
+    def flush(self) -> None:
+        """Copy the WAL into the database and empty it (after an erasure)."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._db.execute(sql, parameters).fetchall()
@@ -174,6 +234,11 @@ class _PostgreSQL:
     def transaction(self) -> Iterator[None]:
         with self._db.transaction():
             yield
+
+    def flush(self) -> None:
+        """Reclaim the erased rows' space (the bytes go when PostgreSQL reuses it)."""
+        for table in ("events", "profiles", "impressions", "opt_outs"):
+            self._db.execute(f"VACUUM {table}")
 
     def close(self) -> None:
         self._db.close()
@@ -336,6 +401,248 @@ class Store:
         joined = self.rewarded(timeout=timeout, as_of=as_of)
         write_impressions(path, joined.table)
         return joined.report
+
+    # -- behaviour, profiles and the viewer's rights ---------------------------------
+
+    def opted_out(self, viewer_id: str) -> bool:
+        with self._lock:
+            return bool(self._db.rows("SELECT 1 FROM opt_outs WHERE viewer_id = ?", (viewer_id,)))
+
+    def opt_out(self, viewer_id: str, *, now: datetime) -> dict[str, int]:
+        """No more profile or personal features for the viewer; their events and profile go now."""
+        with self._lock, self._db.transaction():
+            removed = self._remove_behaviour(viewer_id)
+            self._db.run("DELETE FROM opt_outs WHERE viewer_id = ?", (viewer_id,))
+            self._db.run("INSERT INTO opt_outs VALUES (?, ?)", (viewer_id, _microseconds(now)))
+        return removed
+
+    def opt_in(self, viewer_id: str) -> bool:
+        """Personalise the viewer again (from their next events on); whether they had opted out."""
+        with self._lock, self._db.transaction():
+            was = bool(self._db.rows("SELECT 1 FROM opt_outs WHERE viewer_id = ?", (viewer_id,)))
+            self._db.run("DELETE FROM opt_outs WHERE viewer_id = ?", (viewer_id,))
+        return was
+
+    def _remove_behaviour(self, viewer_id: str) -> dict[str, int]:
+        counts = {
+            "events": self._db.rows(
+                "SELECT count(*) FROM events WHERE viewer_id = ?", (viewer_id,)
+            )[0][0],
+            "profiles": self._db.rows(
+                "SELECT count(*) FROM profiles WHERE viewer_id = ?", (viewer_id,)
+            )[0][0],
+        }
+        self._db.run("DELETE FROM events WHERE viewer_id = ?", (viewer_id,))
+        self._db.run("DELETE FROM profiles WHERE viewer_id = ?", (viewer_id,))
+        return {k: int(v) for k, v in counts.items()}
+
+    def forget(self, viewer_id: str) -> dict[str, int]:
+        """Erase the viewer: events, profile and opt-out deleted; impressions unlinked.
+
+        An impression stays (its propensity and reward are what every estimate
+        needs) with its viewer id and viewer features removed, so nothing in
+        it leads back to the viewer, nor to their other impressions.
+        """
+        with self._lock:
+            with self._db.transaction():
+                counts = self._remove_behaviour(viewer_id)
+                counts["impressions"] = int(
+                    self._db.rows(
+                        "SELECT count(*) FROM impressions WHERE viewer_id = ?", (viewer_id,)
+                    )[0][0]
+                )
+                self._db.run(
+                    "UPDATE impressions SET viewer_id = NULL, viewer_context = NULL "
+                    "WHERE viewer_id = ?",
+                    (viewer_id,),
+                )
+                self._db.run("DELETE FROM opt_outs WHERE viewer_id = ?", (viewer_id,))
+            self._db.flush()
+        return counts
+
+    def add_events(
+        self, events: pa.Table, titles: Titles, *, now: datetime
+    ) -> tuple[EventReport, int]:
+        """Keep behaviour events (minimised) and fold them into their viewers' profiles.
+
+        Rows that fail the checks, lie in the future, or belong to a viewer who
+        opted out are left out and counted. Returns the report and the number
+        of profiles updated.
+        """
+        batch = check_events(events)
+        report = batch.report
+        table = minimise(batch.table, titles.interests_of)
+        now_us = _microseconds(now)
+        with self._lock:
+            viewers = sorted(set(table.column("viewer_id").to_pylist()))
+            out = {
+                v
+                for v in viewers
+                if self._db.rows("SELECT 1 FROM opt_outs WHERE viewer_id = ?", (v,))
+            }
+        mask = []
+        times = table.column("time").cast(pa.int64()).to_pylist()
+        for viewer, time_us in zip(table.column("viewer_id").to_pylist(), times, strict=True):
+            if viewer in out:
+                reason = "of viewers who opted out"
+            elif time_us > now_us:
+                reason = "in the future"
+            else:
+                mask.append(True)
+                continue
+            report.bad[reason] = report.bad.get(reason, 0) + 1
+            mask.append(False)
+        table = table.filter(pa.array(mask, pa.bool_()))
+        report.kept = table.num_rows
+        rows = [
+            (
+                r["viewer_id"],
+                _microseconds(r["time"]),
+                r["utc_offset_minutes"],
+                r["kind"],
+                r["title_id"],
+                r["position"],
+                r["to_position"],
+                None if r["interests"] is None else json.dumps(r["interests"]),
+                r["row"],
+                r["rank"],
+                None if r["played"] is None else int(r["played"]),
+                r["device"],
+                r["region"],
+            )
+            for r in table.to_pylist()
+        ]
+        by_viewer: dict[str, list[int]] = {}
+        for index, viewer in enumerate(table.column("viewer_id").to_pylist()):
+            by_viewer.setdefault(viewer, []).append(index)
+        with self._lock, self._db.transaction():
+            self._db.run_many(
+                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({','.join('?' * 13)})", rows
+            )
+            for viewer, indices in by_viewer.items():
+                previous = self._profiles_of(viewer)
+                updated = update_profiles(previous, table.take(indices), titles, as_of=now)
+                self._save_profile(updated, viewer)
+        return report, len(by_viewer)
+
+    def _profiles_of(self, viewer_id: str) -> Profiles | None:
+        rows = self._db.rows(
+            "SELECT as_of_us, half_life_days, profile FROM profiles WHERE viewer_id = ?",
+            (viewer_id,),
+        )
+        if not rows:
+            return None
+        as_of_us, half_life, text = rows[0]
+        profile = Profile(**json.loads(text))
+        return Profiles(_moment(int(as_of_us)), float(half_life), {viewer_id: profile})
+
+    def _save_profile(self, profiles: Profiles, viewer_id: str) -> None:
+        profile = profiles.by_viewer[viewer_id]
+        assert profiles.as_of is not None
+        self._db.run("DELETE FROM profiles WHERE viewer_id = ?", (viewer_id,))
+        self._db.run(
+            "INSERT INTO profiles VALUES (?, ?, ?, ?)",
+            (
+                viewer_id,
+                _microseconds(profiles.as_of),
+                profiles.half_life_days,
+                json.dumps(vars(profile)),
+            ),
+        )
+
+    def profile(self, viewer_id: str, *, now: datetime) -> Profile | None:
+        """The viewer's profile decayed to ``now`` (None: none, or opted out)."""
+        with self._lock:
+            kept = self._profiles_of(viewer_id)
+        if kept is None:
+            return None
+        assert kept.as_of is not None
+        moved = update_profiles(kept, _NO_EVENTS, Titles(), as_of=max(now, kept.as_of))
+        return moved.by_viewer[viewer_id]
+
+    def apply_retention(self, window: timedelta, *, now: datetime) -> int:
+        """Delete raw events older than ``window`` (their profiles already hold them)."""
+        cutoff = _microseconds(now - window)
+        with self._lock:
+            old = int(
+                self._db.rows("SELECT count(*) FROM events WHERE time_us < ?", (cutoff,))[0][0]
+            )
+            if old:
+                self._db.run("DELETE FROM events WHERE time_us < ?", (cutoff,))
+        return old
+
+    def events_table(
+        self, *, title_id: str | None = None, viewer_id: str | None = None
+    ) -> pa.Table:
+        """Kept events (of one title, or one viewer) in the event schema, oldest first."""
+        where, parameters = [], []
+        for column, value in (("title_id", title_id), ("viewer_id", viewer_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                parameters.append(value)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            rows = self._db.rows(
+                f"SELECT {_EVENT_COLUMNS} FROM events{clause} ORDER BY time_us", parameters
+            )
+        records = [
+            {
+                "viewer_id": r[0],
+                "time": _moment(int(r[1])),
+                "utc_offset_minutes": r[2],
+                "kind": r[3],
+                "title_id": r[4],
+                "position": r[5],
+                "to_position": r[6],
+                "interests": None if r[7] is None else json.loads(r[7]),
+                "row": r[8],
+                "rank": r[9],
+                "played": None if r[10] is None else bool(r[10]),
+                "device": r[11],
+                "region": r[12],
+            }
+            for r in rows
+        ]
+        return pa.Table.from_pylist(records, schema=EVENT_SCHEMA)
+
+    def viewer_data(self, viewer_id: str, *, now: datetime) -> dict[str, Any]:
+        """Everything kept about one viewer, as one JSON-ready document."""
+        profile = self.profile(viewer_id, now=now)
+        with self._lock:
+            impressions = self._db.rows(
+                "SELECT impression_id, time_us, title_id, chosen_id, propensity, policy_version, "
+                "viewer_context FROM impressions WHERE viewer_id = ? ORDER BY time_us",
+                (viewer_id,),
+            )
+        events = self.events_table(viewer_id=viewer_id).to_pylist()
+        return {
+            "viewer_id": viewer_id,
+            "opted_out": self.opted_out(viewer_id),
+            "profile": None
+            if profile is None
+            else {"sums": profile.sums, "features": profile_context(profile)},
+            "events": [e | {"time": e["time"].isoformat()} for e in events],
+            "impressions": [
+                {
+                    "impression_id": r[0],
+                    "time": _moment(int(r[1])).isoformat(),
+                    "title_id": r[2],
+                    "chosen_id": r[3],
+                    "probability": r[4],
+                    "policy_version": r[5],
+                    "viewer_context": None if r[6] is None else json.loads(r[6]),
+                }
+                for r in impressions
+            ],
+        }
+
+    def behaviour_counts(self) -> tuple[int, int, int]:
+        """Events, profiles and opt-outs held."""
+        with self._lock:
+            return tuple(  # type: ignore[return-value]
+                int(self._db.rows(f"SELECT count(*) FROM {table}")[0][0])
+                for table in ("events", "profiles", "opt_outs")
+            )
 
 
 def _first(error: BaseException) -> str:

@@ -40,12 +40,13 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -61,10 +62,13 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from thumbsel._core import __version__
 from thumbsel.errors import PolicyFileError, ThumbselError
+from thumbsel.personalize.events import DEVICE_CLASSES, EVENT_KINDS, EVENT_SCHEMA, MAX_QUERY
 from thumbsel.personalize.features import FeatureSpace, image_attributes, interactions
 from thumbsel.personalize.log import Impression
 from thumbsel.personalize.policies import Policy, UniformRandom, load_policy
-from thumbsel.personalize.store import Store
+from thumbsel.personalize.profiles import Titles, profile_context
+from thumbsel.personalize.reasons import in_plain_words
+from thumbsel.personalize.store import DEFAULT_RETENTION_DAYS, Store
 from thumbsel.serve.pool import Candidate, CandidatePool
 
 __all__ = ["LivePolicy", "create_app", "serve"]
@@ -76,6 +80,7 @@ MAX_ID = 200
 _KEPT_VERSIONS = 16
 """Policy versions kept in memory to explain the impressions they chose."""
 _RELOAD_CHECK_SECONDS = 1.0
+_RETENTION_CHECK_SECONDS = 60.0
 
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 
@@ -108,14 +113,35 @@ class Play(BaseModel):
     minutes: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
 
 
+class Behaviour(BaseModel):
+    """One behaviour event (see :mod:`thumbsel.personalize.events`); checked again when kept."""
+
+    viewer_id: Identifier
+    time: AwareDatetime
+    kind: Literal[EVENT_KINDS]  # type: ignore[valid-type]
+    title_id: Identifier | None = None
+    position: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    to_position: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    query: str | None = Field(default=None, max_length=MAX_QUERY)
+    row: int | None = Field(default=None, ge=0, le=10_000)
+    rank: int | None = Field(default=None, ge=0, le=10_000)
+    played: bool | None = None
+    device: Literal[DEVICE_CLASSES] | None = None  # type: ignore[valid-type]
+    region: str | None = Field(default=None, max_length=6)
+
+
 class EventsRequest(BaseModel):
-    plays: list[Play] = Field(min_length=1, max_length=MAX_PLAYS)
+    plays: list[Play] = Field(default_factory=list, max_length=MAX_PLAYS)
+    events: list[Behaviour] = Field(default_factory=list, max_length=MAX_PLAYS)
 
 
 class EventsResponse(BaseModel):
     accepted: int
     unknown: int
     """Plays for impression ids the store does not hold (kept: the join counts them)."""
+    events_kept: int = 0
+    events_left_out: dict[str, int] = Field(default_factory=dict)
+    """Behaviour events not kept, by reason (a bad row, a viewer who opted out...)."""
 
 
 class LivePolicy:
@@ -236,8 +262,35 @@ class _Measured:
             self._latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
-def create_app(pool: CandidatePool, store: Store, policy: LivePolicy) -> FastAPI:
+class Retention:
+    """Deletes raw events older than the window, checked at most once a minute."""
+
+    def __init__(self, store: Store, window: timedelta) -> None:
+        self.store = store
+        self.window = window
+        self._checked = -math.inf
+        self._lock = threading.Lock()
+
+    def run(self, now: datetime) -> None:
+        with self._lock:
+            if time.monotonic() - self._checked < _RETENTION_CHECK_SECONDS:
+                return
+            self._checked = time.monotonic()
+        self.store.apply_retention(self.window, now=now)
+
+
+def create_app(
+    pool: CandidatePool,
+    store: Store,
+    policy: LivePolicy,
+    *,
+    titles: Titles | None = None,
+    retention_days: float = DEFAULT_RETENTION_DAYS,
+) -> FastAPI:
     """The ASGI application (see the module notes)."""
+    titles = titles or Titles()
+    retention = Retention(store, timedelta(days=retention_days))
+    retention.run(datetime.now(UTC))
     app = FastAPI(
         title="thumbsel",
         version=__version__,
@@ -300,8 +353,22 @@ def create_app(pool: CandidatePool, store: Store, policy: LivePolicy) -> FastAPI
             candidates = pool.of(body.title_id, body.candidates)
         except KeyError:
             return JSONResponse({"detail": f"unknown title {body.title_id!r}"}, 404)
+        now = datetime.now(UTC)
+        opted_out = store.opted_out(body.viewer_id)
+        if opted_out and body.context:
+            return JSONResponse(
+                {
+                    "detail": f"viewer {body.viewer_id!r} opted out of personalisation: "
+                    "send no context (they are shown the population's choice)"
+                },
+                403,
+            )
         live, version = policy.current()
-        context = dict(body.context or {})
+        if body.context is not None or opted_out:
+            context = dict(body.context or {})
+        else:
+            profile = store.profile(body.viewer_id, now=now)
+            context = {} if profile is None else profile_context(profile)
         bad = [name for name, value in context.items() if not math.isfinite(value)]
         if bad:
             return JSONResponse({"detail": f"context {bad[0]!r} must be finite"}, 422)
@@ -315,7 +382,7 @@ def create_app(pool: CandidatePool, store: Store, policy: LivePolicy) -> FastAPI
         store.log(
             Impression(
                 impression_id=impression_id,
-                time=datetime.now(UTC),
+                time=now,
                 title_id=body.title_id,
                 candidate_ids=[c.candidate_id for c in candidates],
                 candidate_attributes=[dict(c.attributes) for c in candidates],
@@ -324,8 +391,9 @@ def create_app(pool: CandidatePool, store: Store, policy: LivePolicy) -> FastAPI
                 propensity=float(probabilities[index]),
                 policy_name=live.name,
                 policy_version=version,
-                viewer_id=body.viewer_id,
-                viewer_context=context,
+                # An opted-out viewer's impression keeps its propensity, not who saw it.
+                viewer_id=None if opted_out else body.viewer_id,
+                viewer_context=None if opted_out else context,
             )
         )
         return ChooseResponse(
@@ -339,10 +407,49 @@ def create_app(pool: CandidatePool, store: Store, policy: LivePolicy) -> FastAPI
 
     @app.post("/events", response_model=EventsResponse)
     def events(body: EventsRequest) -> Any:
+        if not body.plays and not body.events:
+            return JSONResponse({"detail": "give at least one play or event"}, 422)
         ids = [play.impression_id for play in body.plays]
         known = store.known(ids)
-        accepted = store.add_plays((p.impression_id, p.time, p.minutes) for p in body.plays)
-        return EventsResponse(accepted=accepted, unknown=sum(i not in known for i in ids))
+        accepted = (
+            store.add_plays((p.impression_id, p.time, p.minutes) for p in body.plays)
+            if body.plays
+            else 0
+        )
+        kept, left_out = 0, {}
+        if body.events:
+            now = datetime.now(UTC)
+            table = pa.Table.from_pylist([e.model_dump() for e in body.events], schema=EVENT_SCHEMA)
+            report, _ = store.add_events(table, titles, now=now)
+            kept, left_out = report.kept, report.bad
+            retention.run(now)
+        return EventsResponse(
+            accepted=accepted,
+            unknown=sum(i not in known for i in ids),
+            events_kept=kept,
+            events_left_out=left_out,
+        )
+
+    @app.post("/viewers/{viewer_id}/opt-out")
+    def opt_out(viewer_id: Identifier) -> Any:
+        removed = store.opt_out(viewer_id, now=datetime.now(UTC))
+        return {"viewer_id": viewer_id, "opted_out": True, "removed": removed}
+
+    @app.post("/viewers/{viewer_id}/opt-in")
+    def opt_in(viewer_id: Identifier) -> Any:
+        return {
+            "viewer_id": viewer_id,
+            "opted_out": False,
+            "was_opted_out": store.opt_in(viewer_id),
+        }
+
+    @app.delete("/viewers/{viewer_id}")
+    def erase(viewer_id: Identifier) -> Any:
+        return {"viewer_id": viewer_id, "erased": store.forget(viewer_id)}
+
+    @app.get("/viewers/{viewer_id}/data")
+    def viewer_data(viewer_id: Identifier) -> Any:
+        return store.viewer_data(viewer_id, now=datetime.now(UTC))
 
     @app.get("/explain/{impression_id}")
     def explain(impression_id: str) -> Any:
@@ -361,7 +468,15 @@ def create_app(pool: CandidatePool, store: Store, policy: LivePolicy) -> FastAPI
         reasons = chooser.explain(
             impression.viewer_context or {}, list(impression.candidate_attributes)
         )
+        shown = impression.candidate_ids.index(impression.chosen_id)
         return {
+            "summary": in_plain_words(
+                impression.viewer_context or {},
+                impression.candidate_attributes[shown],
+                reasons[shown].contributions,
+                probability=impression.propensity,
+                best=max(r.probability for r in reasons),
+            ),
             "impression_id": impression.impression_id,
             "policy_version": impression.policy_version,
             "chosen_id": impression.chosen_id,
@@ -396,6 +511,10 @@ def create_app(pool: CandidatePool, store: Store, policy: LivePolicy) -> FastAPI
         impressions, plays = store.counts()
         log_size.labels("impressions").set(impressions)
         log_size.labels("plays").set(plays)
+        for table, count in zip(
+            ("events", "profiles", "opt_outs"), store.behaviour_counts(), strict=True
+        ):
+            log_size.labels(table).set(count)
         version_gauge.clear()
         version_gauge.labels(policy.current()[1]).set(1)
         reloads.set(policy.reloads)
@@ -411,6 +530,8 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
+    titles: Titles | None = None,
+    retention_days: float = DEFAULT_RETENTION_DAYS,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the service until SIGINT or SIGTERM (requests in flight are finished)."""
@@ -420,7 +541,7 @@ def serve(
     # Requests run in a thread pool; a multi-threaded BLAS inside each of them
     # only fights the others for the cores (2.6-4.2x slower on 2 threads here).
     threadpool_limits(1)
-    app = create_app(pool, store, policy)
+    app = create_app(pool, store, policy, titles=titles, retention_days=retention_days)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named, so asyncio turns Nagle off on each connection: without
     # it a response sent in two writes waits for the client's delayed ACK (40 ms).
