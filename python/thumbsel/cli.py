@@ -46,6 +46,7 @@ from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
 from thumbsel.people.tracks import sightings_path, write_sightings
 from thumbsel.personalize import commands as personalize_commands
 from thumbsel.personalize.commands import database_url
+from thumbsel.personalize.moments import read_moments
 from thumbsel.personalize.profiles import read_titles
 from thumbsel.personalize.store import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS
 from thumbsel.pipeline import MAX_SHOT_FRAMES, PickOptions, measure, pick_title
@@ -261,6 +262,16 @@ def _parser() -> argparse.ArgumentParser:
         help="directory to write the candidates to",
     )
     pick_choices(pick_cmd)
+    pick_cmd.add_argument(
+        "--moments",
+        metavar="FILE",
+        help="interest curves from `thumbsel personalize moments`: drawn on the report's "
+        "timeline, and scored with --weights interest=W (0 by default)",
+    )
+    pick_cmd.add_argument(
+        "--title-id",
+        help="the title's id in --moments (default: the video file's name without extension)",
+    )
     pick_cmd.set_defaults(run=_pick)
 
     catalog_cmd = commands.add_parser(
@@ -432,6 +443,16 @@ def _pick_options(arguments: argparse.Namespace) -> PickOptions:
 
 def _pick(arguments: argparse.Namespace) -> int:
     options = _pick_options(arguments)
+    interest = None
+    if arguments.moments:
+        title_id = arguments.title_id or Path(arguments.video).stem
+        curve = read_moments(arguments.moments).get(title_id)
+        if curve is None:
+            _say(f"warning: {arguments.moments}: no published moments for title {title_id!r}")
+        else:
+            interest = curve.at
+    elif arguments.title_id:
+        raise ThumbselError("--title-id names the title in --moments: give --moments too")
     result = pick_title(
         arguments.video,
         arguments.output,
@@ -440,6 +461,7 @@ def _pick(arguments: argparse.Namespace) -> int:
         batch_size=arguments.batch_size,
         threads=arguments.threads,
         progress=False if arguments.quiet else None,
+        interest=interest,
     )
     frames, shots, selection, artwork, target = (
         result.frames,

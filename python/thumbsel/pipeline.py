@@ -11,10 +11,13 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from thumbsel.analysis import Analysis, analyze
@@ -145,8 +148,12 @@ def pick_title(
     threads: int | None = None,
     progress: bool | None = False,
     analysis: Analysis | None = None,
+    interest: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]] | None = None,
 ) -> PickResult:
     """Pick ``video``'s candidates into ``outdir`` (see ``thumbsel pick``).
+
+    ``interest`` maps frame times (seconds) to the title's interest curve
+    (0..1), for ``options.weights.interest`` and the report's timeline.
 
     ``frames_table`` reuses the ``frames.parquet`` of an earlier analysis (and
     its sightings beside it: :func:`~thumbsel.people.tracks.sightings_path`)
@@ -188,7 +195,13 @@ def pick_title(
     chosen = SelectionOptions(per_character=options.per_character, character=options.character)
     try:
         selection = select(
-            frames, shots, options.k, weights=options.weights, options=chosen, cast=cast
+            frames,
+            shots,
+            options.k,
+            weights=options.weights,
+            options=chosen,
+            cast=cast,
+            interest=None if interest is None else interest(np.asarray(frames.times)),
         )
     except ValueError as error:
         raise ThumbselError(str(error)) from None

@@ -122,6 +122,11 @@ class QualityWeights:
 
     Their weights add up to the pixel signals' (1.0 each by default), so a
     frame's people count as much as its pixels.
+
+    ``interest`` is how near a frame is to a moment viewers return to (the
+    interest curve of :mod:`thumbsel.personalize.moments`, 0..1, given to
+    :func:`select`); its weight is 0 unless asked for, and without a curve
+    the signal is 0 everywhere.
     """
 
     sharpness: float = 0.3
@@ -134,6 +139,7 @@ class QualityWeights:
     face: float = 0.45
     eyes_open: float = 0.25
     face_sharpness: float = 0.3
+    interest: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return {entry.name: float(getattr(self, entry.name)) for entry in fields(self)}
@@ -265,6 +271,8 @@ class Selection:
     """Top characters of the cast that no candidate shows as its clear subject: none
     of their frames passed the filters (soft, eyes closed...) with the face large
     and frontal enough."""
+    interest: FloatArray | None = None
+    """Per table row, the interest curve's level (0..1) when one was given."""
 
     def rejected_counts(self) -> dict[str, int]:
         """Frames removed by each filter (every filter listed, zero included)."""
@@ -363,7 +371,9 @@ def normalized_signals(
     return _signals(frames, _content_statistics(frames, shots), _People(frames))
 
 
-def _signals(frames: FrameTable, content: _Content, people: _People) -> dict[str, FloatArray]:
+def _signals(
+    frames: FrameTable, content: _Content, people: _People, interest: FloatArray | None = None
+) -> dict[str, FloatArray]:
     height = np.nan_to_num(people.height, nan=0.0)
     size = np.where(
         height < 0.2, height / 0.2, np.where(height <= 0.6, 1.0, 1.0 - 0.4 * (height - 0.6) / 0.4)
@@ -372,7 +382,7 @@ def _signals(frames: FrameTable, content: _Content, people: _People) -> dict[str
     face_sharpness = np.zeros(len(frames))
     if people.seen.any():
         face_sharpness[people.seen] = _percentile_rank(np.log1p(people.sharpness[people.seen]))
-    return {
+    signals = {
         "sharpness": _percentile_rank(np.log1p(content.sharpness)),
         "exposure": np.clip(1.0 - np.abs(content.brightness - 0.45) / 0.45, 0.0, 1.0),
         "contrast": _percentile_rank(content.contrast),
@@ -386,6 +396,9 @@ def _signals(frames: FrameTable, content: _Content, people: _People) -> dict[str
         ),
         "face_sharpness": face_sharpness,
     }
+    if interest is not None:
+        signals["interest"] = interest
+    return signals
 
 
 class _People:
@@ -421,7 +434,8 @@ def _weighted(signals: dict[str, FloatArray], weights: QualityWeights) -> FloatA
     total = sum(given.values())
     if total <= 0:
         raise ValueError("quality weights must add up to more than 0")
-    score = sum(w * signals[name] for name, w in given.items())
+    # A signal that was not measured (interest without a curve) adds nothing.
+    score = sum(w * signals[name] for name, w in given.items() if name in signals)
     return np.asarray(score / total, dtype=np.float64)
 
 
@@ -618,6 +632,7 @@ def select(
     weights: QualityWeights | None = None,
     options: SelectionOptions | None = None,
     cast: Cast | None = None,
+    interest: npt.ArrayLike | None = None,
 ) -> Selection:
     """Filter, score and choose up to ``k`` candidates, best first (see the module notes).
 
@@ -625,6 +640,8 @@ def select(
     ``cast`` (:func:`~thumbsel.cast.find_cast` of them) makes the top
     characters each the clear subject of ``options.per_character`` candidates
     first, the lead first, and lets ``options.character`` ask for one of them.
+    ``interest`` is each row's level on an interest curve (0..1), the signal
+    that ``weights.interest`` weighs.
     """
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be within 1..{MAX_K}, got {k}")
@@ -646,10 +663,15 @@ def select(
             f"no character {options.character!r} in this title"
             + (f" (its cast: {known})" if known else " (no cast was found)")
         )
+    levels = None
+    if interest is not None:
+        levels = np.asarray(interest, dtype=np.float64)
+        if levels.shape != (len(frames),) or not np.all((levels >= 0) & (levels <= 1)):
+            raise ValueError(f"interest must be one level in 0..1 per frame ({len(frames)})")
     # Measured once for both the scores and the filters.
     content = _content_statistics(frames, shots)
     people = _People(frames)
-    signals = _signals(frames, content, people)
+    signals = _signals(frames, content, people, levels)
     scores = _weighted(signals, weights or QualityWeights())
     rejected = _rejections(frames, shots, options, content, people)
     subject = _subjects(frames, cast, people, options)
@@ -853,6 +875,7 @@ def select(
         duplicate_shots=duplicate_shots,
         shortfall=shortfall,
         uncovered=tuple(uncovered),
+        interest=levels,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,3 +119,43 @@ def test_the_simulated_scenes_are_the_peaks(tmp_path: Path) -> None:
     assert {t: c.level.tolist() for t, c in read_moments(tmp_path / "c.parquet").items()} == {
         t: c.level.tolist() for t, c in curves.items()
     }
+
+
+def test_a_pick_leans_towards_the_moments_only_when_asked(tmp_path: Path, bikes: Path) -> None:
+    """bikes.mp4 (25 fps) with 25 viewers pausing 6.4 s in, inside its shot of frames 137-186."""
+    rows = pauses("bikes", 6.4, range(25))
+    write_moments(tmp_path / "m.parquet", interest_curves(table(rows), k=20, bin_seconds=1.0))
+
+    def pick(name: str, *more: str) -> list[dict[str, object]]:
+        out = tmp_path / name
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["pick", str(bikes), "-k", "4", "-o", str(out), "--quiet", *more]) == 0
+        return json.loads((out / "candidates.json").read_text())
+
+    plain = pick("plain")
+    drawn = pick("drawn", "--moments", str(tmp_path / "m.parquet"))
+    leaning = pick("leaning", "--moments", str(tmp_path / "m.parquet"), "--weights", "interest=3")
+    # Off by default: the same stills, and the curve on the report's timeline.
+    assert [c["frame"] for c in drawn] == [c["frame"] for c in plain]
+    assert "Interest" in (tmp_path / "drawn" / "report.html").read_text()
+    assert "Interest" not in (tmp_path / "plain" / "report.html").read_text()
+    # Weighed, the still of the moment leads, and says why.
+    assert not 137 <= plain[0]["frame"] < 187
+    assert 137 <= leaning[0]["frame"] < 187
+    assert leaning[0]["signals"]["interest"] == 1.0
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(
+            [
+                "pick",
+                str(bikes),
+                "-o",
+                str(tmp_path / "x"),
+                "--quiet",
+                "--moments",
+                str(tmp_path / "m.parquet"),
+                "--title-id",
+                "other",
+            ]
+        )
+    assert code == 0 and "no published moments for title 'other'" in err.getvalue()

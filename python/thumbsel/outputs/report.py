@@ -305,7 +305,7 @@ def render_report(
         cards=cards,
         contact_sheet=sheet,
         cast=cast,
-        timeline=build_timeline(frames, shots.shots, selection.candidates),
+        timeline=build_timeline(frames, shots.shots, selection.candidates, selection.interest),
         dense_boundaries=DENSE_BOUNDARIES,
         legend=_legend(shots),
         filters=filters,

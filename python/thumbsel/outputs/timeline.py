@@ -356,14 +356,29 @@ _LANES = (
 )
 
 
+_INTEREST_LANE = _LaneSpec(
+    "interest",
+    "Interest",
+    "interest",
+    "fixed",
+    1.0,
+    1.0,
+    "where viewers pause and rewind to, k-anonymous; 1 is the title's peak",
+)
+
+
 def build_timeline(
-    frames: FrameTable, shots: Sequence[Shot], candidates: Sequence[Candidate]
+    frames: FrameTable,
+    shots: Sequence[Shot],
+    candidates: Sequence[Candidate],
+    interest: FloatArray | None = None,
 ) -> Timeline:
     """The timeline of a pick: ``frames``' signals, ``shots``' boundaries, ``candidates``' marks.
 
     The time axis runs from 0 (or the first frame, if earlier) to the latest
     of the video's duration, the last frame, shot end and candidate. A
-    candidate whose time is not finite gets no marker.
+    candidate whose time is not finite gets no marker. ``interest`` (per
+    frame, 0..1: the title's interest curve) adds a lane of its own.
     """
     time = np.asarray(frames.times, dtype=np.float64)
     finite_time = time[np.isfinite(time)]
@@ -385,18 +400,14 @@ def build_timeline(
     strip_top = max(max(rows, default=0) + 1, 1) * _MARKER_ROW + 8
     strip_bottom = strip_top + _SHOT_STRIP
     lanes_top = strip_bottom + _LANE_GAP
-    lanes_bottom = lanes_top + len(_LANES) * _LANE_HEIGHT + (len(_LANES) - 1) * _LANE_GAP
+    drawn = [(spec, frames.values(spec.key)) for spec in _LANES]
+    if interest is not None:
+        drawn.append((_INTEREST_LANE, np.asarray(interest, dtype=np.float64)))
+    lanes_bottom = lanes_top + len(drawn) * _LANE_HEIGHT + (len(drawn) - 1) * _LANE_GAP
 
     lanes = tuple(
-        _lane(
-            spec,
-            time,
-            frames.values(spec.key),
-            lanes_top + number * (_LANE_HEIGHT + _LANE_GAP),
-            start,
-            end,
-        )
-        for number, spec in enumerate(_LANES)
+        _lane(spec, time, values, lanes_top + number * (_LANE_HEIGHT + _LANE_GAP), start, end)
+        for number, (spec, values) in enumerate(drawn)
     )
     boundaries = tuple(
         _boundary(shot, start, end) for shot in shots[1:] if math.isfinite(shot.start_time)
