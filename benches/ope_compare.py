@@ -232,8 +232,12 @@ def report(records: dict[str, list[tuple[float, ...]]]) -> None:
     )
     print(header)
     for key, rows in records.items():
-        ours, theirs, truth, covered, our_time, their_time = (np.array(c) for c in zip(*rows))
-        rel = lambda values: float(np.mean(((values - truth) / truth) ** 2))  # noqa: E731
+        columns = (np.array(c) for c in zip(*rows, strict=True))
+        ours, theirs, truth, covered, our_time, their_time = columns
+
+        def rel(values: np.ndarray, truth: np.ndarray = truth) -> float:
+            return float(np.mean(((values - truth) / truth) ** 2))
+
         diff = np.nanmax(np.abs(ours - theirs)) if np.isfinite(theirs).any() else np.nan
         ratio = np.median(our_time) / np.median(their_time)
         print(
@@ -256,7 +260,10 @@ def main() -> None:
         for dimensions in (1, 3):
             for seed in range(options.seeds):
                 embedding_setting(seed, rounds, dimensions, records)
-    print(f"{options.seeds} seeds per setting; ms: the fastest of 5 calls (MIPS: 1), median over seeds")
+    print(
+        f"{options.seeds} seeds per setting; "
+        "ms: the fastest of 5 calls (MIPS: 1), median over seeds"
+    )
     report(records)
     sys.stdout.flush()
 

@@ -138,6 +138,23 @@ def test_minutes_binge_search_and_browse_from_a_short_history() -> None:
     assert not any("thrillers" in key for key in profile.sums)
 
 
+def test_one_play_is_open_at_a_time_and_a_stray_stop_does_not_end_it() -> None:
+    """A second screen: meet starts while noir plays; noir's abandon leaves meet open."""
+    table = events(
+        {"time": at(0), "kind": "play_start", "title_id": "noir", "position": 0.0},
+        {"time": at(1), "kind": "play_start", "title_id": "meet", "position": 0.0},
+        {"time": at(10), "kind": "abandon", "title_id": "noir", "position": 600.0},
+        {"time": at(20), "kind": "abandon", "title_id": "meet", "position": 1140.0},
+        {"time": at(30), "kind": "play_start", "title_id": "noir", "position": 600.0},
+    )
+    profile = update_profiles(None, table, TITLES, half_life_days=3650).by_viewer["v1"]
+    assert profile.sums["minutes"] == pytest.approx(19.0, rel=1e-4)
+    assert "genre:thriller" not in profile.sums
+    # The last play is still open, for the next day's events to close.
+    assert (profile.open_title, profile.open_position) == ("noir", 600.0)
+    assert profile.last_title == "meet" and profile.paused_title is None
+
+
 def test_older_viewing_counts_less_by_the_half_life() -> None:
     table = events(
         {"time": at(0), "kind": "play_start", "title_id": "noir", "position": 0.0},

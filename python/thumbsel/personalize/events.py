@@ -171,8 +171,17 @@ def check_events(table: pa.Table, label: str = "events") -> EventBatch:
     """The good rows of ``table`` and a report of the rest (see the module docstring)."""
     table = conform(table, label)
     n = table.num_rows
-    kind = table.column("kind").to_pylist()
+    kind = table.column("kind")
     checks: list[tuple[str, np.ndarray]] = []
+
+    def boolean(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        array: np.ndarray = np.asarray(
+            pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool
+        )
+        return array
+
+    def is_kind(*names: str) -> np.ndarray:
+        return boolean(pc.is_in(kind, value_set=pa.array(names, pa.string())))
 
     def text_ok(name: str, limit: int) -> np.ndarray:
         values = table.column(name)
@@ -185,12 +194,9 @@ def check_events(table: pa.Table, label: str = "events") -> EventBatch:
     def present(name: str) -> np.ndarray:
         return np.asarray(pc.is_valid(table.column(name)).to_numpy(zero_copy_only=False))
 
-    known = np.array([k in EVENT_KINDS for k in kind], dtype=bool)
+    known = is_kind(*EVENT_KINDS)
     checks.append(("without a viewer id", ~text_ok("viewer_id", MAX_ID)))
     checks.append(("of an unknown kind", ~known))
-    is_kind: Callable[..., np.ndarray] = lambda *names: np.array(  # noqa: E731
-        [k in names for k in kind], dtype=bool
-    )
     needs_title = known & ~is_kind("search")
     checks.append(("without a title id", needs_title & ~text_ok("title_id", MAX_ID)))
     position = _numbers(table.column("position"))
@@ -208,20 +214,11 @@ def check_events(table: pa.Table, label: str = "events") -> EventBatch:
     rank = _numbers(table.column("rank"))
     placed = np.isfinite(row) & np.isfinite(rank) & (row >= 0) & (rank >= 0)
     checks.append(("browses without a row and rank", is_kind("browse") & ~placed))
-    device = table.column("device").to_pylist()
-    checks.append(
-        (
-            "of an unknown device class",
-            np.array([d is not None and d not in DEVICE_CLASSES for d in device], dtype=bool),
-        )
-    )
-    region = table.column("region").to_pylist()
-    checks.append(
-        (
-            "with a region finer than a country or province",
-            np.array([r is not None and not _REGION.fullmatch(r) for r in region], dtype=bool),
-        )
-    )
+    device = table.column("device")
+    known_device = boolean(pc.is_in(device, value_set=pa.array(DEVICE_CLASSES, pa.string())))
+    checks.append(("of an unknown device class", present("device") & ~known_device))
+    coarse = boolean(pc.match_substring_regex(table.column("region"), f"^{_REGION.pattern}$"))
+    checks.append(("with a region finer than a country or province", present("region") & ~coarse))
     offset = _numbers(table.column("utc_offset_minutes"))
     checks.append(("with a time offset out of range", np.abs(offset) > MAX_OFFSET_MINUTES))
     bad = np.zeros(n, dtype=bool)
@@ -238,11 +235,17 @@ def check_events(table: pa.Table, label: str = "events") -> EventBatch:
 
 def minimise(events: pa.Table, interests_of: Callable[[str], list[str]]) -> pa.Table:
     """Searches as the interests their text maps to (``interests_of``), the text dropped."""
-    queries = events.column("query").to_pylist()
+    queries = events.column("query")
+    if queries.null_count == events.num_rows:
+        return events
     mapped = events.column("interests").to_pylist()
-    for i, query in enumerate(queries):
+    # Searches repeat: each distinct text is mapped once.
+    seen: dict[str, list[str]] = {}
+    for i, query in enumerate(queries.to_pylist()):
         if query is not None:
-            mapped[i] = sorted(set(mapped[i] or []) | set(interests_of(query)))
+            if query not in seen:
+                seen[query] = interests_of(query)
+            mapped[i] = sorted(set(mapped[i] or []) | set(seen[query]))
     events = events.set_column(
         EVENT_SCHEMA.get_field_index("interests"),
         EVENT_SCHEMA.field("interests"),

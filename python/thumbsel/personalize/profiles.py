@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from thumbsel.errors import EventLogError, PersonalizeError
@@ -127,6 +128,9 @@ class Titles:
                         interests
                     )
         self._phrases.pop((), None)
+        self._by_first_word: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in self._phrases:
+            self._by_first_word.setdefault(phrase[0], []).append(phrase)
 
     def get(self, title_id: str) -> TitleInfo:
         return self.by_id.get(title_id) or TitleInfo(title_id)
@@ -135,10 +139,10 @@ class Titles:
         """The genres and cast names a search's words name (whole words, any case)."""
         words = _words(query)
         found: set[str] = set()
-        for phrase, interests in self._phrases.items():
-            size = len(phrase)
-            if any(words[i : i + size] == phrase for i in range(len(words) - size + 1)):
-                found |= interests
+        for i, word in enumerate(words):
+            for phrase in self._by_first_word.get(word, ()):
+                if words[i : i + len(phrase)] == phrase:
+                    found |= self._phrases[phrase]
         return sorted(found)
 
 
@@ -316,105 +320,255 @@ def update_profiles(
     )
 
 
+_PLAYBACK = ("play_start", "pause", "play_stop", "complete", "abandon", "seek")
+_STOPS = ("play_stop", "complete", "abandon")
+
+
+class _Sums:
+    """Per-viewer decayed sums, gathered as arrays and added in one pass per key."""
+
+    def __init__(self, viewers: int) -> None:
+        self.viewers = viewers
+        self.keys: dict[str, int] = {}
+        self.parts: list[
+            tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+        ] = []
+
+    def add(self, key: str, who: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
+        if len(who):
+            code = self.keys.setdefault(key, len(self.keys))
+            self.parts.append((who, np.full(len(who), code, np.int64), values))
+
+    def by_viewer(self) -> list[dict[str, float]]:
+        found: list[dict[str, float]] = [{} for _ in range(self.viewers)]
+        if not self.parts:
+            return found
+        who = np.concatenate([p[0] for p in self.parts])
+        key = np.concatenate([p[1] for p in self.parts])
+        values = np.concatenate([p[2] for p in self.parts])
+        # Only the cells that occur: viewers x keys can be far larger than the events.
+        cells, inverse = np.unique(who * len(self.keys) + key, return_inverse=True)
+        total = np.bincount(inverse, weights=values, minlength=len(cells))
+        names = list(self.keys)
+        for cell, value in zip(cells.tolist(), total.tolist(), strict=True):
+            viewer, index = divmod(cell, len(names))
+            found[viewer][names[index]] = value
+        return found
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], list[object]]:
+    """Small integer codes of a column's values (nulls: -1) and the values they stand for."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary.to_pylist()
+
+
 def _add_events(
     profiles: dict[str, Profile], table: pa.Table, titles: Titles, as_of: int, half_life: float
 ) -> None:
-    """Fold ``table``'s events into ``profiles``, in time order per viewer."""
-    viewer = table.column("viewer_id").to_pylist()
+    """Fold ``table``'s events into ``profiles``, in time order per viewer.
+
+    Array at a time: the events are sorted by viewer and time, and what one
+    event leaves for the next (the open play, a pause, the last stop) is
+    found by looking back along the sorted rows, starting from what each
+    profile carried over from the last update.
+    """
+    viewer_code, viewer_names = _codes(table.column("viewer_id"))
     time_us = np.asarray(table.column("time").cast(pa.int64()).to_numpy(), dtype=np.int64)
-    order = sorted(range(table.num_rows), key=lambda i: (viewer[i], time_us[i], i))
-    kind = table.column("kind").to_pylist()
-    title = table.column("title_id").to_pylist()
-    position = table.column("position").to_pylist()
-    to_position = table.column("to_position").to_pylist()
-    interests = table.column("interests").to_pylist()
-    played = table.column("played").to_pylist()
-    device = table.column("device").to_pylist()
-    region = table.column("region").to_pylist()
-    offset = table.column("utc_offset_minutes").to_pylist()
+    n = len(time_us)
+    order = np.lexsort((np.arange(n), time_us, viewer_code))
+    table = table.take(pa.array(order))
+    viewer_code, time_us = viewer_code[order], time_us[order]
+    kind_code, kind_names = _codes(table.column("kind"))
+    title_code, title_names = _codes(table.column("title_id"))
+    infos = [titles.get(str(t)) for t in title_names]
+    position = np.asarray(table.column("position").to_numpy(zero_copy_only=False), np.float64)
+    target = np.asarray(table.column("to_position").to_numpy(zero_copy_only=False), np.float64)
+    offset = np.asarray(
+        pc.fill_null(table.column("utc_offset_minutes"), 0).to_numpy(zero_copy_only=False),
+        np.int64,
+    )
     weight = _decay(as_of - time_us, half_life)
     recent = _decay(as_of - time_us, RECENT_HALF_LIFE_DAYS)
-    local_us = time_us + np.array([(o or 0) for o in offset], dtype=np.int64) * 60 * _US
+    local_us = time_us + offset * 60 * _US
     local_hour = (local_us % _DAY_US) / (3600 * _US)
     weekday = ((local_us // _DAY_US) + 3) % 7  # 1970-01-01 was a Thursday (3, Monday 0)
-    for i in order:
-        profile = profiles.get(viewer[i])
-        if profile is None:
-            profile = profiles[viewer[i]] = Profile(viewer[i])
-        sums, w, what = profile.sums, float(weight[i]), kind[i]
+    viewers = len(viewer_names)
+    carried = [profiles.get(str(v)) for v in viewer_names]
+    sums = _Sums(viewers)
+    rows = np.arange(n)
+    group_start = np.searchsorted(viewer_code, viewer_code, side="left")
+    first_of_viewer = rows == group_start
+    is_kind = {
+        k: kind_code == (kind_names.index(k) if k in kind_names else -2)
+        for k in (*_PLAYBACK, "search", "browse")
+    }
 
-        def add(key: str, value: float, sums: dict[str, float] = sums) -> None:
-            sums[key] = sums.get(key, 0.0) + value
+    def add_where(key: str, mask: npt.NDArray[np.bool_], values: npt.NDArray[np.float64]) -> None:
+        sums.add(key, viewer_code[mask], values[mask])
 
-        profile.events += 1
-        if device[i] is not None:
-            add(f"device:{device[i]}", w)
-            add("devices", w)
-        if region[i] is not None:
-            add(f"region:{region[i]}", w)
-            add("regions", w)
-        add("timed", w)
-        add(f"daypart:{_DAYPARTS[int(local_hour[i] // 6)]}", w)
-        if weekday[i] >= 5:
-            add("weekend", w)
-        info = titles.get(title[i]) if title[i] is not None else None
-        if (
-            what in _CLOSING
-            and profile.open_title == title[i]
-            and profile.open_position is not None
-        ):
-            watched = max(0.0, float(position[i]) - profile.open_position) / 60.0
-            if profile.open_time_us is not None:
-                # No more than the wall time since the play opened: a bad clock
-                # or a client that never sent its stop cannot invent hours.
-                wall = float(time_us[i] - profile.open_time_us) / (60 * _US)
-                watched = min(watched, max(0.0, wall))
-            if watched > 0 and info is not None:
-                add("minutes", watched * w)
-                for genre in info.genres:
-                    add(f"genre:{genre}", watched * w)
-                for name in info.cast:
-                    add(f"cast:{name}", watched * w)
-                if info.series:
-                    add(f"series:{info.series}", watched * w)
-            profile.open_title = profile.open_position = profile.open_time_us = None
-        resumed = what == "play_start" and profile.paused_title == title[i]
-        profile.paused_title = title[i] if what == "pause" else None
-        if what == "play_start" and not resumed:
-            assert info is not None
-            add("starts", w)
-            add("recent_starts", float(recent[i]))
-            angle = 2.0 * math.pi * float(local_hour[i]) / 24.0
-            add("hour_sin", math.sin(angle) * w)
-            add("hour_cos", math.cos(angle) * w)
-            if (
-                info.series
-                and profile.last_series == info.series
-                and profile.last_title != title[i]
-                and profile.last_stop_us is not None
-                and 0 <= time_us[i] - profile.last_stop_us <= BINGE_GAP_SECONDS * _US
-            ):
-                add("binge", w)
-        if what in _OPENING:
-            profile.open_title = title[i]
-            profile.open_position = float(position[i] if what == "play_start" else to_position[i])
-            profile.open_time_us = int(time_us[i])
-        if what in ("play_stop", "complete", "abandon"):
-            profile.last_stop_us = int(time_us[i])
-            profile.last_series = info.series if info is not None else None
-            profile.last_title = title[i]
-        if what == "complete":
-            add("completes", w)
-        elif what == "abandon":
-            add("abandons", w)
-        elif what == "search":
-            add("searches", w)
-            for interest in interests[i] or ():
-                add(f"search:{interest}", w)
-        elif what == "browse":
-            add("shown", w)
-            if not played[i]:
-                add("passed", w)
+    for column, total in (("device", "devices"), ("region", "regions")):
+        codes, names = _codes(table.column(column))
+        for code, name in enumerate(names):
+            add_where(f"{column}:{name}", codes == code, weight)
+        add_where(total, codes >= 0, weight)
+    add_where("timed", rows >= 0, weight)
+    part = (local_hour // 6).astype(np.int64)
+    for index, name in enumerate(_DAYPARTS):
+        add_where(f"daypart:{name}", part == index, weight)
+    add_where("weekend", weekday >= 5, weight)
+
+    # Playback, in order. The play open at an event is the viewer's last opening
+    # before it (a start, or a seek's landing), or the one the profile carried;
+    # the first closing event of that title after it (a pause, a stop, a seek
+    # away) ends it and counts the minutes watched. A closing event of another
+    # title (a second screen) leaves it open.
+    playback = np.flatnonzero(np.logical_or.reduce([is_kind[k] for k in _PLAYBACK]))
+    count_p = len(playback)
+    p_viewer = viewer_code[playback]
+    p_group = np.searchsorted(p_viewer, p_viewer, side="left")
+    opening = is_kind["play_start"][playback] | is_kind["seek"][playback]
+    closing = ~is_kind["play_start"][playback]
+    anchor = np.where(is_kind["play_start"][playback], position[playback], target[playback])
+    p_title = title_code[playback]
+    p_time = time_us[playback]
+    openings = np.where(opening, np.arange(count_p), -1)
+    last_opening = np.full(count_p, -1, np.int64)
+    if count_p > 1:
+        last_opening[1:] = np.maximum.accumulate(openings)[:-1]
+    real = last_opening >= p_group
+    # Which play each event sees: a real opening's index, or -(viewer + 2) for
+    # the play the viewer's profile carried in.
+    open_key = np.where(real, last_opening, -(p_viewer + 2))
+    source = np.maximum(last_opening, 0)
+    open_title = np.where(real, p_title[source], -1)
+    open_anchor = np.where(real, anchor[source], np.nan)
+    open_time = np.where(real, p_time[source], 0)
+    title_index = {str(name): i for i, name in enumerate(title_names)}
+    for j in np.flatnonzero(~real):
+        state = carried[p_viewer[j]]
+        if state is not None and state.open_title is not None and state.open_position is not None:
+            open_title[j] = title_index.get(state.open_title, -2)
+            open_anchor[j] = state.open_position
+            open_time[j] = state.open_time_us if state.open_time_us is not None else p_time[j]
+    matching = np.flatnonzero(closing & (open_title == p_title) & (p_title >= 0))
+    first = np.ones(len(matching), dtype=bool)
+    first[1:] = open_key[matching[1:]] != open_key[matching[:-1]]
+    paired = np.zeros(count_p, dtype=bool)
+    paired[matching[first]] = True
+    watched = np.maximum(0.0, position[playback] - open_anchor) / 60.0
+    # No more than the wall time since the play opened: a bad clock or a client
+    # that never sent its stop cannot invent hours.
+    wall = (p_time - open_time) / (60 * _US)
+    watched = np.where(paired, np.minimum(watched, np.maximum(0.0, wall)), 0.0)
+    counted = paired & (watched > 0)
+    minutes = watched * weight[playback]
+    who = p_viewer
+    sums.add("minutes", who[counted], minutes[counted])
+    for code, info in enumerate(infos):
+        mask = counted & (p_title == code)
+        if not mask.any():
+            continue
+        keys = [f"genre:{g}" for g in info.genres] + [f"cast:{c}" for c in info.cast]
+        keys += [f"series:{info.series}"] if info.series else []
+        for key in keys:
+            sums.add(key, who[mask], minutes[mask])
+
+    # A play start right after a pause of the same title resumes it.
+    previous_pause = np.zeros(n, dtype=bool)
+    previous_pause[1:] = is_kind["pause"][:-1] & (title_code[1:] == title_code[:-1])
+    previous_pause &= ~first_of_viewer
+    for i in np.flatnonzero(first_of_viewer & (title_code >= 0)):
+        state = carried[viewer_code[i]]
+        previous_pause[i] = state is not None and state.paused_title == title_names[title_code[i]]
+    start = is_kind["play_start"] & ~previous_pause
+    add_where("starts", start, weight)
+    add_where("recent_starts", start, recent)
+    angle = 2.0 * np.pi * local_hour / 24.0
+    add_where("hour_sin", start, np.sin(angle) * weight)
+    add_where("hour_cos", start, np.cos(angle) * weight)
+
+    # A binge: the next episode of a series started within 30 minutes of a stop.
+    stop = np.logical_or.reduce([is_kind[k] for k in _STOPS])
+    last_stop = np.maximum.accumulate(np.where(stop, rows, -1))
+    has_stop = last_stop >= group_start
+    series_of = np.array([info.series for info in infos] + [None], dtype=object)
+    title_series = series_of[np.where(title_code >= 0, title_code, len(infos))]
+    stop_series = title_series[np.maximum(last_stop, 0)].copy()
+    stop_series[~has_stop] = None
+    stop_title = np.where(has_stop, title_code[np.maximum(last_stop, 0)], -1)
+    stop_time = np.where(has_stop, time_us[np.maximum(last_stop, 0)], -1)
+    stop_title_name = np.array([str(t) for t in title_names] + [None], dtype=object)[
+        np.where(stop_title >= 0, stop_title, len(title_names))
+    ]
+    for i in np.flatnonzero(start & ~has_stop):
+        state = carried[viewer_code[i]]
+        if state is not None and state.last_stop_us is not None:
+            stop_series[i], stop_title_name[i] = state.last_series, state.last_title
+            stop_time[i] = state.last_stop_us
+    own_title = np.array([str(t) for t in title_names] + [None], dtype=object)[
+        np.where(title_code >= 0, title_code, len(title_names))
+    ]
+    binge = (
+        start
+        & (title_series != None)  # noqa: E711
+        & (stop_series == title_series)
+        & (stop_title_name != own_title)
+        & (stop_time >= 0)
+        & (time_us - stop_time >= 0)
+        & (time_us - stop_time <= BINGE_GAP_SECONDS * _US)
+    )
+    add_where("binge", binge, weight)
+    add_where("completes", is_kind["complete"], weight)
+    add_where("abandons", is_kind["abandon"], weight)
+    add_where("searches", is_kind["search"], weight)
+    interests = table.column("interests").to_pylist()
+    for i in np.flatnonzero(is_kind["search"]):
+        for interest in interests[i] or ():
+            sums.add(f"search:{interest}", viewer_code[i : i + 1], weight[i : i + 1])
+    add_where("shown", is_kind["browse"], weight)
+    played = np.asarray(
+        pc.fill_null(table.column("played"), False).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    add_where("passed", is_kind["browse"] & ~played, weight)
+
+    # What each viewer leaves for the next update.
+    added = sums.by_viewer()
+    count = np.bincount(viewer_code, minlength=viewers)
+    last_row = np.searchsorted(viewer_code, np.arange(viewers), side="right") - 1
+    last_playback = np.full(viewers, -1, np.int64)
+    last_playback[p_viewer] = np.arange(len(playback))  # the last one of each viewer wins
+    consumed = {int(k) for k in open_key[paired]}
+    last_stop_row = last_stop[last_row]
+    for v, name in enumerate(viewer_names):
+        profile = carried[v] or Profile(str(name))
+        profiles[str(name)] = profile
+        for key, value in added[v].items():
+            profile.sums[key] = profile.sums.get(key, 0.0) + value
+        profile.events += int(count[v])
+        j = last_playback[v]
+        if j >= 0:
+            # Open after the batch: the last play that opened, unless something ended it.
+            key = open_key[j] if not opening[j] else j
+            ended = key in consumed
+            if opening[j] and not ended:
+                profile.open_title = str(title_names[p_title[j]])
+                profile.open_position = float(anchor[j])
+                profile.open_time_us = int(p_time[j])
+            elif ended:
+                profile.open_title = profile.open_position = profile.open_time_us = None
+            elif key >= 0:
+                # The last opening before a closing that did not end it stays open.
+                profile.open_title = str(title_names[p_title[key]])
+                profile.open_position = float(anchor[key])
+                profile.open_time_us = int(p_time[key])
+        if last_stop_row[v] >= group_start[last_row[v]]:
+            r = last_stop_row[v]
+            profile.last_stop_us = int(time_us[r])
+            profile.last_series = infos[title_code[r]].series
+            profile.last_title = str(title_names[title_code[r]])
+        r = last_row[v]
+        profile.paused_title = str(title_names[title_code[r]]) if is_kind["pause"][r] else None
 
 
 def profile_context(profile: Profile) -> dict[str, float]:
