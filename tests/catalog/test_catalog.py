@@ -27,6 +27,7 @@ from thumbsel.catalog import dask_client, find_titles, run_catalog
 from thumbsel.catalog.task import RECORD, WORK
 from thumbsel.cli import main
 from thumbsel.errors import ThumbselError
+from thumbsel.personalize.profiles import read_titles
 from thumbsel.pipeline import PickOptions
 
 OPTIONS = PickOptions(k=4)
@@ -69,7 +70,8 @@ def test_titles_are_found_and_named(library: Path) -> None:
     assert [t.title_id for t in find_titles(str(library / "drama" / "*.mp4"))] == ["e01"]
     manifest = library.parent / "manifest.csv"
     manifest.write_text(
-        f"path,title_id,series,episode,k\n{library}/drama/e01.mp4,show-1,show,1,3\n"
+        "path,title_id,series,episode,k,genres,cast\n"
+        f"{library}/drama/e01.mp4,show-1,show,1,3,drama; crime ,Ada Stone;;Ben Hale\n"
     )
     (title,) = find_titles(str(manifest))
     assert (title.title_id, title.series, title.episode, title.options) == (
@@ -78,6 +80,7 @@ def test_titles_are_found_and_named(library: Path) -> None:
         "1",
         {"k": 3},
     )
+    assert (title.genres, title.cast) == (("drama", "crime"), ("Ada Stone", "Ben Hale"))
     for bad, message in (
         ("path,title_id\ndrama/e01.mp4,../escape\n", "title id"),
         ("path,k\ndrama/e01.mp4,many\n", "must be a number"),
@@ -258,9 +261,14 @@ def segmented_library(long_title: Path, root: Path) -> Path:
 def test_a_long_title_in_segments_equals_a_single_pick(long_title: Path, tmp_path: Path) -> None:
     library = segmented_library(long_title, tmp_path / "library")
     (library / "short.mp4").write_bytes(real_clip("carphone_pristine.mp4").read_bytes())
+    manifest = library / "manifest.csv"
+    manifest.write_text(
+        "path,title_id,genres,cast\nlong.mp4,long,comedy;drama,Charlie Chaplin\n"
+        "short.mp4,short,thriller,\n"
+    )
     out = tmp_path / "catalog"
     with dask_client(workers=2, dashboard=False) as client:
-        result = run_catalog(client, find_titles(str(library)), out, OPTIONS, segment_frames=200)
+        result = run_catalog(client, find_titles(str(manifest)), out, OPTIONS, segment_frames=200)
     records = {r["title_id"]: r for r in result.records}
     assert {r["status"] for r in records.values()} == {"done"}, records
     # 600 frames in segments of 200 or more, two per worker at most: 3, at keyframes.
@@ -270,6 +278,14 @@ def test_a_long_title_in_segments_equals_a_single_pick(long_title: Path, tmp_pat
     assert "segments" not in records["short"]  # 120 frames: one task
     index = {r["title_id"]: r for r in pq.read_table(out / "catalog.parquet").to_pylist()}
     assert (index["long"]["segments"], index["short"]["segments"]) == (3, None)
+    # The manifest's genres and cast, for viewer profiles to map viewing through.
+    assert (index["long"]["genres"], index["long"]["cast"]) == (
+        ["comedy", "drama"],
+        ["Charlie Chaplin"],
+    )
+    titles = read_titles(out / "catalog.parquet")
+    assert titles.get("short").genres == ("thriller",)
+    assert titles.interests_of("chaplin comedies") == ["cast:Charlie Chaplin", "genre:comedy"]
     assert "600 frames · 7 shots · 1 character · 3 segments" in (out / "index.html").read_text()
     for name in ("long", "short"):
         compare_with_single_pick(out / name, library / f"{name}.mp4", tmp_path / "alone" / name)

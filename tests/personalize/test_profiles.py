@@ -135,6 +135,8 @@ def test_minutes_binge_search_and_browse_from_a_short_history() -> None:
     assert context["fatigue"] == pytest.approx(0.5, rel=1e-4)  # two shown, one passed over
     # The search is kept as what it named, never as its words.
     assert context["search:cast:Ada Stone"] == pytest.approx(1.0, rel=1e-4)
+    assert context["search:genre:thriller"] == pytest.approx(1.0, rel=1e-4)  # "thrillers"
+    assert TITLES.interests_of("stone comedies") == ["cast:Ada Stone"]  # a surname finds her
     assert not any("thrillers" in key for key in profile.sums)
 
 

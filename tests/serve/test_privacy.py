@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from test_service import running, titles  # noqa: F401  (the fixture, shared)
 from thumbsel.cli import main
 from thumbsel.personalize.events import EVENT_SCHEMA
+from thumbsel.personalize.log import Impression
 from thumbsel.personalize.profiles import TitleInfo, Titles
 from thumbsel.personalize.store import Store
 
@@ -147,3 +150,54 @@ def test_retention_deletes_old_raw_events_and_keeps_the_profile(tmp_path: Path) 
     # The profile still holds the deleted events' minutes (40 in all, decayed).
     assert before is not None and after is not None and after.sums == before.sums
     assert after.sums["minutes"] > 35
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_rules_hold_in_either_store(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Opt-out, erasure and retention on the SQLite file and on a real PostgreSQL."""
+    location = (
+        str(tmp_path / "log.db") if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    )
+    now = datetime.now(UTC)
+    catalog = Titles([TitleInfo("phone", genres=("thriller",))])
+    rows = [
+        e | {"time": datetime.fromisoformat(str(e["time"]))}
+        for viewer, days in ((ERASED, 10), (OPTED_OUT, 1), ("viewer-kept", 10))
+        for e in behaviour(viewer, "phone", start=now - timedelta(days=days), minutes=5)
+    ]
+    with Store(location) as store:
+        report, updated = store.add_events(
+            pa.Table.from_pylist(rows, schema=EVENT_SCHEMA), catalog, now=now
+        )
+        assert (report.kept, updated) == (15, 3)
+        impression = Impression(
+            impression_id="i1",
+            time=now,
+            title_id="phone",
+            candidate_ids=["a", "b"],
+            candidate_attributes=[{"dark": 1.0}, {}],
+            candidate_probabilities=[0.5, 0.5],
+            chosen_id="a",
+            propensity=0.5,
+            policy_name="random",
+            policy_version="v",
+            viewer_id=ERASED,
+            viewer_context={"genre:thriller": 1.0},
+        )
+        store.log(impression)
+        assert store.opt_out(OPTED_OUT, now=now) == {"events": 5, "profiles": 1}
+        report, _ = store.add_events(
+            pa.Table.from_pylist(rows[5:10], schema=EVENT_SCHEMA), catalog, now=now
+        )
+        assert report.bad == {"of viewers who opted out": 5}
+        assert store.forget(ERASED) == {"events": 5, "profiles": 1, "impressions": 1}
+        assert store.apply_retention(timedelta(days=7), now=now) == 5  # viewer-kept's old ones
+        assert store.behaviour_counts() == (0, 1, 1)
+        assert store.profile("viewer-kept", now=now) is not None
+        assert store.events_table().num_rows == 0
+        (kept,) = list(store.impressions())
+        assert (kept.viewer_id, kept.viewer_context, kept.propensity) == (None, None, 0.5)
+        everything = json.dumps(store.viewer_data(ERASED, now=now))
+        assert '"profile": null' in everything and '"events": []' in everything

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,8 @@ CATALOG_SCHEMA = pa.schema(
         pa.field("path", pa.string(), nullable=False),
         pa.field("series", pa.string()),
         pa.field("episode", pa.string()),
+        pa.field("genres", pa.list_(pa.string())),
+        pa.field("cast", pa.list_(pa.string())),
         pa.field("sha256", pa.string()),
         pa.field("status", pa.string(), nullable=False),
         pa.field("error", pa.string()),
@@ -68,6 +71,8 @@ CANDIDATE_SCHEMA = pa.schema(
 )
 _TOP = 4
 """Candidates shown per title on the catalog page."""
+_ID = re.compile(r"c\d+")
+"""A character the pick could only number (``c1``, ``c2``...), not name."""
 
 
 def _catalog_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -112,11 +117,17 @@ def _candidates(outroot: OutputRoot, title_id: str) -> list[dict[str, Any]]:
 def write_index(outroot: OutputRoot, records: Sequence[dict[str, Any]]) -> dict[str, str]:
     """Write the three catalog files for ``records`` (one per title); returns where."""
     ordered = sorted(records, key=lambda r: r["title_id"])
-    catalog = pa.Table.from_pylist([_catalog_row(r) for r in ordered], schema=CATALOG_SCHEMA)
+    rows = [_catalog_row(r) for r in ordered]
     candidates: list[dict[str, Any]] = []
-    for record in ordered:
+    for record, row in zip(ordered, rows, strict=True):
         if record["status"] in ("done", "skipped"):
-            candidates += _candidates(outroot, record["title_id"])
+            found = _candidates(outroot, record["title_id"])
+            candidates += found
+            # The cast a viewer's profile credits: the manifest's, and the characters
+            # the pick named (from a gallery or a series); ids like c1 name no one.
+            named = [c for item in found for c in item["characters"] if not _ID.fullmatch(c)]
+            row["cast"] = list(dict.fromkeys([*(row["cast"] or []), *named]))
+    catalog = pa.Table.from_pylist(rows, schema=CATALOG_SCHEMA)
     pool = pa.Table.from_pylist(candidates, schema=CANDIDATE_SCHEMA)
     files = {
         "catalog": ("catalog.parquet", _parquet(catalog)),

@@ -101,6 +101,8 @@ def prepare_title(
         "path": title.path,
         "series": title.series,
         "episode": title.episode,
+        "genres": list(title.genres),
+        "cast": list(title.cast),
         "version": __version__,
         "status": "failed",
         "error": None,

@@ -3,7 +3,9 @@
 A folder is searched recursively for video files (by extension), a glob is
 expanded (``**`` included), and a manifest (CSV or Parquet) lists one title a
 row: ``path`` (relative to the manifest's folder, or absolute), optionally
-``title_id``, ``series``, ``episode``, and per-title options named as
+``title_id``, ``series``, ``episode``, ``genres`` and ``cast`` (lists in
+Parquet, ``;``-separated in CSV: what viewer profiles map viewing and
+searches through), and per-title options named as
 :class:`~thumbsel.pipeline.PickOptions` fields (``k``, ``people_interval``,
 ``per_character``, ``min_shot_frames``). Without a ``title_id``, it is the
 file's path relative to the input without its extension, ``/`` replaced by
@@ -62,6 +64,8 @@ class Title:
     path: str
     series: str | None = None
     episode: str | None = None
+    genres: tuple[str, ...] = ()
+    cast: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     """Per-title overrides of the run's pick options (from a manifest)."""
 
@@ -158,7 +162,29 @@ def _from_manifest(path: Path) -> list[Title]:
                 path=str(video.resolve()),
                 series=str(row["series"]) if row.get("series") not in (None, "") else None,
                 episode=str(row["episode"]) if row.get("episode") not in (None, "") else None,
+                genres=_names(row.get("genres"), f"{where}: genres"),
+                cast=_names(row.get("cast"), f"{where}: cast"),
                 options=options,
             )
         )
     return titles
+
+
+_MAX_NAMES = 100
+_MAX_NAME = 200
+
+
+def _names(value: object, where: str) -> tuple[str, ...]:
+    """A list of names: a Parquet list, or text separated by ``;``; blanks dropped."""
+    if value in (None, ""):
+        return ()
+    if isinstance(value, str):
+        items: list[object] = list(value.split(";"))
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ThumbselError(f"{where} must be a list or ';'-separated text, got {value!r}")
+    names = tuple(dict.fromkeys(str(v).strip() for v in items if v is not None and str(v).strip()))
+    if len(names) > _MAX_NAMES or any(len(n) > _MAX_NAME for n in names):
+        raise ThumbselError(f"{where}: at most {_MAX_NAMES} names of {_MAX_NAME} characters")
+    return names

@@ -122,6 +122,8 @@ class Titles:
                 self._phrases.setdefault(_words(genre), set()).add(f"genre:{genre}")
             for name in title.cast:
                 self._phrases.setdefault(_words(name), set()).add(f"cast:{name}")
+                if len(_words(name)) > 1:
+                    self._phrases.setdefault(_words(name)[-1:], set()).add(f"cast:{name}")
             for known in (title.title_id, title.series):
                 if known:
                     self._phrases.setdefault(_words(known.replace("-", " ")), set()).update(
@@ -136,14 +138,28 @@ class Titles:
         return self.by_id.get(title_id) or TitleInfo(title_id)
 
     def interests_of(self, query: str) -> list[str]:
-        """The genres and cast names a search's words name (whole words, any case)."""
+        """The genres and cast names a search's words name (whole words, any case).
+
+        A plural finds its singular ("thrillers", "comedies"), and a cast
+        member's last name alone finds them ("chaplin").
+        """
         words = _words(query)
+        forms = tuple(_singular(w) for w in words)
         found: set[str] = set()
-        for i, word in enumerate(words):
-            for phrase in self._by_first_word.get(word, ()):
-                if words[i : i + len(phrase)] == phrase:
-                    found |= self._phrases[phrase]
+        for text in (words, forms):
+            for i, word in enumerate(text):
+                for phrase in self._by_first_word.get(word, ()):
+                    if text[i : i + len(phrase)] == phrase:
+                        found |= self._phrases[phrase]
         return sorted(found)
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
 
 
 def _names(value: object) -> tuple[str, ...]:

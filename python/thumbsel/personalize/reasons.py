@@ -9,7 +9,7 @@ to learn rather than because it scored best.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from thumbsel.personalize.features import BIAS, CHARACTER_PREFIX
 
@@ -52,7 +52,7 @@ def _viewer(feature: str, context: Mapping[str, float]) -> str | None:
     if kind == "genre":
         genres = {k: v for k, v in context.items() if k.startswith("genre:")}
         most = max(genres, key=lambda k: genres[k]) == feature and value >= 0.4
-        return f"you watch {'mostly' if most else 'some'} {name}"
+        return f"you watch {'mostly' if most else 'some'} {name} titles"
     if kind == "cast":
         return f"you watch titles with {name}"
     if kind == "series":
@@ -80,26 +80,37 @@ def in_plain_words(
     probability: float,
     best: float,
 ) -> str:
-    """One sentence on why the image with ``attributes`` was shown to this viewer."""
-    mine: list[str] = []
-    everyone: list[str] = []
+    """One sentence on why the image with ``attributes`` was shown to this viewer.
+
+    The viewer feature behind the largest positive personal term speaks for
+    the viewer; the image is described by the attributes that term and the
+    population's positive terms favour.
+    """
+    personal: dict[str, list[str]] = {}
+    population: list[str] = []
     for term, value in contributions:
-        if value <= 0:
-            continue
         feature, _, attribute = term.partition(" x ")
-        if attribute == BIAS or not attributes.get(attribute):
+        if value <= 0 or attribute == BIAS or not attributes.get(attribute):
             continue
         if feature == BIAS:
-            everyone.append(_image(attribute))
-            continue
-        about = _viewer(feature, context)
-        if about is not None:
-            mine.append(f"{about}; this image {_image(attribute)}")
-    parts = list(dict.fromkeys(mine))[:2]
-    if everyone and not parts:
-        parts.append(f"most viewers take to an image that {everyone[0]}")
+            population.append(attribute)
+        elif _viewer(feature, context) is not None:
+            personal.setdefault(feature, []).append(attribute)
+    parts = []
+    if personal:
+        feature, liked = next(iter(personal.items()))
+        shown = list(dict.fromkeys([*liked, *population]))[:3]
+        parts.append(f"{_viewer(feature, context)}; this image {_and(_image(a) for a in shown)}")
+    elif population:
+        shown = list(dict.fromkeys(population))[:3]
+        parts.append(f"most viewers take to an image that {_and(_image(a) for a in shown)}")
     if probability < best:
         parts.append("it was also shown to learn how you take to it (not the top-scored image)")
     if not parts:
         return "no image scored higher for you: the policy has not yet learned a preference"
     return "; ".join(parts)
+
+
+def _and(phrases: Iterable[str]) -> str:
+    items = list(phrases)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
