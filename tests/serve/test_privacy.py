@@ -150,6 +150,11 @@ def test_retention_deletes_old_raw_events_and_keeps_the_profile(tmp_path: Path) 
     # The profile still holds the deleted events' minutes (40 in all, decayed).
     assert before is not None and after is not None and after.sums == before.sums
     assert after.sums["minutes"] > 35
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["personalize", "forget", "--store", str(store_path), "--viewer", "v1"]) == 0
+    assert "v1: 5 events and 1 profile deleted, 0 impressions unlinked" in out.getvalue()
+    with Store(store_path) as store:
+        assert store.behaviour_counts() == (0, 0, 0)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
