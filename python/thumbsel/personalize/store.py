@@ -1,4 +1,4 @@
-"""A live log: impressions and play events, for `thumbsel serve`.
+"""A live log for `thumbsel serve`: impressions and plays, behaviour events, profiles, opt-outs.
 
 By default one SQLite file in WAL mode. SQLite because the write pattern is
 one small insert per request, each of which must be durable before the
@@ -11,6 +11,13 @@ A ``postgresql://`` URL instead keeps the same tables in PostgreSQL (through
 psycopg, the ``postgres`` extra), for a platform that already runs one, or
 several service processes that must share one log. The SQL is the same for
 both: only the parameter marks and the connection differ.
+
+Behaviour events are kept minimised (a search as the interests it named)
+and folded into their viewer's profile as they arrive, so the retention
+rule can delete them later without losing what they taught. The viewer's
+rights are methods here: :meth:`Store.opt_out`, :meth:`Store.forget`
+(erasure, down to the file's bytes on SQLite), :meth:`Store.viewer_data`
+and :meth:`Store.apply_retention` (``PRIVACY.md``).
 
 The export format is the impression log's own Parquet
 (:data:`~thumbsel.personalize.log.IMPRESSION_SCHEMA`), rewards joined with

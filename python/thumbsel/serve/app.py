@@ -13,11 +13,18 @@ tested on. Endpoints:
     choice can be replayed exactly.
 ``POST /events``
     Play events for impressions, joined later with the delayed-reward rules
-    (:func:`~thumbsel.personalize.log.join_rewards`).
+    (:func:`~thumbsel.personalize.log.join_rewards`), and behaviour events
+    (:mod:`~thumbsel.personalize.events`), kept minimised and folded into
+    the viewers' profiles; ``/choose`` uses a viewer's profile when the
+    request sends no context.
+``POST /viewers/{id}/opt-out``, ``/opt-in``; ``DELETE /viewers/{id}``; ``GET /viewers/{id}/data``
+    The viewer's rights: no personalisation (the population's choice,
+    logged without them), erasure, and everything kept about them
+    (``PRIVACY.md``).
 ``GET /explain/{impression_id}``
-    Why that image: each candidate's probability, score, exploration bonus
-    and the viewer x attribute terms behind the score, from the policy
-    version that chose.
+    Why that image: a ``summary`` in the viewer's terms, and each
+    candidate's probability, score, exploration bonus and the viewer x
+    attribute terms behind the score, from the policy version that chose.
 ``GET /health``, ``GET /metrics``
     Liveness, and Prometheus text: requests, latency, log size, policy version.
 
