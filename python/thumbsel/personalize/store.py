@@ -163,6 +163,9 @@ def _moment(microseconds: int) -> datetime:
 class _Database(Protocol):
     """What the store needs of a connection: SQL written with ``?`` marks."""
 
+    row_lock: str
+    """What locks a selected row until the transaction ends ("" where one writer is all)."""
+
     def rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
     def run(self, sql: str, parameters: Sequence[Any] = ()) -> None: ...
@@ -177,6 +180,8 @@ class _Database(Protocol):
 
 
 class _SQLite:
+    row_lock = ""
+
     def __init__(self, path: Path) -> None:
         # Autocommit: each statement outside an explicit BEGIN is its own transaction.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -215,6 +220,8 @@ class _SQLite:
 
 
 class _PostgreSQL:
+    row_lock = " FOR UPDATE"
+
     def __init__(self, url: str) -> None:
         import psycopg
 
@@ -480,61 +487,64 @@ class Store:
         report = batch.report
         table = minimise(batch.table, titles.interests_of)
         now_us = _microseconds(now)
-        with self._lock:
+        # One transaction: an opt-out cannot slip in between the check and the insert.
+        with self._lock, self._db.transaction():
             viewers = sorted(set(table.column("viewer_id").to_pylist()))
             out = {
                 v
                 for v in viewers
                 if self._db.rows("SELECT 1 FROM opt_outs WHERE viewer_id = ?", (v,))
             }
-        mask = []
-        times = table.column("time").cast(pa.int64()).to_pylist()
-        for viewer, time_us in zip(table.column("viewer_id").to_pylist(), times, strict=True):
-            if viewer in out:
-                reason = "of viewers who opted out"
-            elif time_us > now_us:
-                reason = "in the future"
-            else:
-                mask.append(True)
-                continue
-            report.bad[reason] = report.bad.get(reason, 0) + 1
-            mask.append(False)
-        table = table.filter(pa.array(mask, pa.bool_()))
-        report.kept = table.num_rows
-        rows = [
-            (
-                r["viewer_id"],
-                _microseconds(r["time"]),
-                r["utc_offset_minutes"],
-                r["kind"],
-                r["title_id"],
-                r["position"],
-                r["to_position"],
-                None if r["interests"] is None else json.dumps(r["interests"]),
-                r["row"],
-                r["rank"],
-                None if r["played"] is None else int(r["played"]),
-                r["device"],
-                r["region"],
-            )
-            for r in table.to_pylist()
-        ]
-        by_viewer: dict[str, list[int]] = {}
-        for index, viewer in enumerate(table.column("viewer_id").to_pylist()):
-            by_viewer.setdefault(viewer, []).append(index)
-        with self._lock, self._db.transaction():
-            self._db.run_many(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({','.join('?' * 13)})", rows
-            )
+            mask = []
+            times = table.column("time").cast(pa.int64()).to_pylist()
+            for viewer, time_us in zip(table.column("viewer_id").to_pylist(), times, strict=True):
+                if viewer in out:
+                    reason = "of viewers who opted out"
+                elif time_us > now_us:
+                    reason = "in the future"
+                else:
+                    mask.append(True)
+                    continue
+                report.bad[reason] = report.bad.get(reason, 0) + 1
+                mask.append(False)
+            table = table.filter(pa.array(mask, pa.bool_()))
+            report.kept = table.num_rows
+            rows = [
+                (
+                    r["viewer_id"],
+                    _microseconds(r["time"]),
+                    r["utc_offset_minutes"],
+                    r["kind"],
+                    r["title_id"],
+                    r["position"],
+                    r["to_position"],
+                    None if r["interests"] is None else json.dumps(r["interests"]),
+                    r["row"],
+                    r["rank"],
+                    None if r["played"] is None else int(r["played"]),
+                    r["device"],
+                    r["region"],
+                )
+                for r in table.to_pylist()
+            ]
+            by_viewer: dict[str, list[int]] = {}
+            for index, viewer in enumerate(table.column("viewer_id").to_pylist()):
+                by_viewer.setdefault(viewer, []).append(index)
+            if rows:
+                self._db.run_many(
+                    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({','.join('?' * 13)})", rows
+                )
             for viewer, indices in by_viewer.items():
-                previous = self._profiles_of(viewer)
+                previous = self._profiles_of(viewer, for_update=True)
                 updated = update_profiles(previous, table.take(indices), titles, as_of=now)
                 self._save_profile(updated, viewer)
         return report, len(by_viewer)
 
-    def _profiles_of(self, viewer_id: str) -> Profiles | None:
+    def _profiles_of(self, viewer_id: str, *, for_update: bool = False) -> Profiles | None:
+        # On PostgreSQL, services sharing the database update one viewer's profile in turn.
+        lock = self._db.row_lock if for_update else ""
         rows = self._db.rows(
-            "SELECT as_of_us, half_life_days, profile FROM profiles WHERE viewer_id = ?",
+            "SELECT as_of_us, half_life_days, profile FROM profiles WHERE viewer_id = ?" + lock,
             (viewer_id,),
         )
         if not rows:
