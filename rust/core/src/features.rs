@@ -10,7 +10,7 @@ use crate::edges::{gradient_magnitudes, gradient_stats_of};
 use crate::frame::{ColorRange, ColorSpec, Plane, RgbFrame, Yuv420Frame};
 use crate::hash::{dhash, phash};
 use crate::luma::{self, Bars};
-use crate::resize::{box_reduce, box_reduce_plane, grid_size};
+use crate::resize::{box_reduce_plane, box_reduce_rgb_and_gray, grid_size};
 
 /// Everything measured on one frame by itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,15 +129,22 @@ pub fn rgb_features(frame: &RgbFrame<'_>) -> (FrameFeatures, FrameSignature) {
     let (gw, gh) = grid_size(w, h);
     SCRATCH.with(|cell| {
         let scratch = &mut *cell.borrow_mut();
-        luma::rgb_to_gray(frame.data(), &mut scratch.gray_full);
+        scratch.planes.resize_with(3, Vec::new);
+        box_reduce_rgb_and_gray(
+            frame.data(),
+            w,
+            h,
+            gw,
+            gh,
+            &mut scratch.planes[0..3],
+            &mut scratch.gray_full,
+        );
         let mut unused_grid = Vec::new();
         let gray = Plane::packed("gray", &scratch.gray_full, w, h).expect("gray has w*h pixels");
         let scan = luma::scan(&gray, 1, 1, &mut unused_grid);
         let stats = luma::stats(&scan.histogram, ColorRange::Full);
         let bars = luma::bars(&scan, w, h, ColorRange::Full);
         let sharpness = scan.laplacian.variance();
-        scratch.planes.resize_with(3, Vec::new);
-        box_reduce(frame.data(), w, h, 3, gw, gh, &mut scratch.planes[0..3]);
         let grid = &mut scratch.grid;
         grid.width = gw;
         grid.height = gh;

@@ -268,9 +268,17 @@ pub fn bars(scan: &LumaScan, width: usize, height: usize, range: ColorRange) -> 
 /// `cv2.Laplacian(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.CV_64F)` exactly.
 pub fn rgb_to_gray(rgb: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    out.extend(rgb.chunks_exact(3).map(|p| {
-        ((u32::from(p[0]) * 9798 + u32::from(p[1]) * 19235 + u32::from(p[2]) * 3735 + (1 << 14)) >> 15) as u8
-    }));
+    out.resize(rgb.len() / 3, 0);
+    rgb_row_to_gray(rgb, out);
+}
+
+/// [`rgb_to_gray`] of one row into `out` (one byte per pixel); compiled for
+/// AVX2 too, chosen at run time.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+pub(crate) fn rgb_row_to_gray(rgb: &[u8], out: &mut [u8]) {
+    for (p, g) in rgb.chunks_exact(3).zip(out.iter_mut()) {
+        *g = ((u32::from(p[0]) * 9798 + u32::from(p[1]) * 19235 + u32::from(p[2]) * 3735 + (1 << 14)) >> 15) as u8;
+    }
 }
 
 #[inline]

@@ -52,6 +52,46 @@ pub fn box_reduce(src: &[u8], sw: usize, sh: usize, channels: usize, ow: usize, 
     box_reduce_rows(|y| &src[y * row_len..(y + 1) * row_len], sw, sh, channels, ow, oh, out);
 }
 
+/// [`box_reduce`] of packed RGB to the grid, and its gray (OpenCV's
+/// `RGB2GRAY`, [`crate::luma::rgb_to_gray`]) into `gray`, in one pass: each
+/// row is converted while it is still in cache from the reduction, instead of
+/// the frame being read from memory twice.
+pub fn box_reduce_rgb_and_gray(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    ow: usize,
+    oh: usize,
+    out: &mut [Vec<f32>],
+    gray: &mut Vec<u8>,
+) {
+    debug_assert_eq!(src.len(), sw * sh * 3);
+    gray.clear();
+    gray.resize(sw * sh, 0);
+    let row_len = sw * 3;
+    let mut converted = 0;
+    box_reduce_rows(
+        |y| {
+            let row = &src[y * row_len..(y + 1) * row_len];
+            // Rows come in order, each once, when the grid is no taller than the frame.
+            if y == converted {
+                crate::luma::rgb_row_to_gray(row, &mut gray[y * sw..(y + 1) * sw]);
+                converted += 1;
+            }
+            row
+        },
+        sw,
+        sh,
+        3,
+        ow,
+        oh,
+        out,
+    );
+    if converted < sh {
+        crate::luma::rgb_row_to_gray(&src[converted * row_len..], &mut gray[converted * sw..]);
+    }
+}
+
 /// [`box_reduce`] of one plane that may have padded rows.
 pub fn box_reduce_plane(plane: &Plane<'_>, ow: usize, oh: usize, out: &mut Vec<f32>) {
     let mut planes = [std::mem::take(out)];
@@ -60,7 +100,7 @@ pub fn box_reduce_plane(plane: &Plane<'_>, ow: usize, oh: usize, out: &mut Vec<f
 }
 
 fn box_reduce_rows<'a>(
-    row: impl Fn(usize) -> &'a [u8],
+    mut row: impl FnMut(usize) -> &'a [u8],
     sw: usize,
     sh: usize,
     channels: usize,
@@ -205,6 +245,24 @@ pub fn lanczos_resize(src: &[f32], sw: usize, sh: usize, ow: usize, oh: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fused_pass_equals_the_two_it_replaces() {
+        // Sizes whose grid divides them, and ones whose bands differ in height.
+        for (w, h) in [(64, 36), (97, 53), (1, 1), (5, 300), (300, 5)] {
+            let src: Vec<u8> = (0..w * h * 3).map(|i| ((i * 7919 + i / 5) % 256) as u8).collect();
+            let (gw, gh) = grid_size(w, h);
+            let mut planes = vec![Vec::new(), Vec::new(), Vec::new()];
+            box_reduce(&src, w, h, 3, gw, gh, &mut planes);
+            let mut gray = Vec::new();
+            crate::luma::rgb_to_gray(&src, &mut gray);
+            let mut fused_planes = vec![Vec::new(), Vec::new(), Vec::new()];
+            let mut fused_gray = vec![9u8; 3];
+            box_reduce_rgb_and_gray(&src, w, h, gw, gh, &mut fused_planes, &mut fused_gray);
+            assert_eq!(fused_planes, planes, "{w}x{h}");
+            assert_eq!(fused_gray, gray, "{w}x{h}");
+        }
+    }
 
     #[test]
     fn box_reduce_averages_blocks() {
