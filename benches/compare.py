@@ -33,9 +33,13 @@ SAMPLE = ROOT / "data" / "samples" / "bigbuckbunny.mp4"
 WORK = ROOT / ".cache" / "bench"
 
 
-def build_clip(frames: int) -> Path:
-    """A 720p H.264 clip of ``frames`` frames made of the sample played back and forth."""
-    target = WORK / f"bunny720_{frames}.mp4"
+def build_clip(frames: int, size: tuple[int, int] = (1280, 720), pix_fmt: str = "yuv420p") -> Path:
+    """An H.264 clip of ``frames`` frames made of the sample played back and forth
+    (720p 8-bit 4:2:0 unless ``size`` and ``pix_fmt`` say otherwise)."""
+    if (size, pix_fmt) == ((1280, 720), "yuv420p"):
+        target = WORK / f"bunny720_{frames}.mp4"
+    else:
+        target = WORK / f"bunny{size[0]}x{size[1]}_{pix_fmt}_{frames}.mp4"
     if target.exists():
         return target
     WORK.mkdir(parents=True, exist_ok=True)
@@ -44,12 +48,15 @@ def build_clip(frames: int) -> Path:
     partial = target.with_suffix(".part.mp4")
     with av.open(str(partial), "w") as out:
         stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], pix_fmt
         stream.options = {"crf": "23", "preset": "veryfast"}
         for i in range(frames):
             cycle, position = divmod(i, len(pictures))
             picture = pictures[position if cycle % 2 == 0 else len(pictures) - 1 - position]
-            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            if (frame.width, frame.height) != size or pix_fmt != "yuv420p":
+                frame = frame.reformat(width=size[0], height=size[1], format=pix_fmt)
+            for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)

@@ -17,40 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import av
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benches"))
 
-from compare import SAMPLE, WORK, analyze_end_to_end, decode_only, peak_rss_mib  # noqa: E402
+from compare import analyze_end_to_end, build_clip, decode_only, peak_rss_mib  # noqa: E402
 
 SIZES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
-
-
-def build(name: str, size: tuple[int, int], frames: int, pix_fmt: str) -> Path:
-    target = WORK / f"scale_{name}_{pix_fmt}_{frames}.mp4"
-    if target.exists():
-        return target
-    WORK.mkdir(parents=True, exist_ok=True)
-    with av.open(str(SAMPLE)) as source:
-        pictures = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
-    partial = target.with_suffix(".part.mp4")
-    with av.open(str(partial), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], pix_fmt
-        stream.options = {"crf": "23", "preset": "veryfast"}
-        for i in range(frames):
-            cycle, position = divmod(i, len(pictures))
-            picture = pictures[position if cycle % 2 == 0 else len(pictures) - 1 - position]
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(
-                width=size[0], height=size[1], format=pix_fmt
-            )
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    partial.rename(target)
-    return target
 
 
 def main() -> None:
@@ -63,9 +35,9 @@ def main() -> None:
     header = f"{'clip':<22} {'decode fps':>10} {'analyze fps':>11} {'ratio':>6} {'ms/frame':>9}"
     print(f"{header} {'peak MiB':>8}")
     # The face models load on the first call in a process: not a per-frame cost.
-    analyze_end_to_end(build("480p", SIZES["480p"], options.frames, "yuv420p"))
+    analyze_end_to_end(build_clip(options.frames, SIZES["480p"]))
     for name, size, pix_fmt in cases:
-        path = build(name, size, options.frames, pix_fmt)
+        path = build_clip(options.frames, size, pix_fmt)
         decode = decode_only(path)
         analyze = analyze_end_to_end(path)
         memory = peak_rss_mib(path)

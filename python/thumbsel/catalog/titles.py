@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from thumbsel.errors import ThumbselError
+from thumbsel.text import split_names
 
 __all__ = ["MAX_TITLES", "TITLE_OPTIONS", "VIDEO_SUFFIXES", "Title", "find_titles"]
 
@@ -175,16 +176,9 @@ _MAX_NAME = 200
 
 
 def _names(value: object, where: str) -> tuple[str, ...]:
-    """A list of names: a Parquet list, or text separated by ``;``; blanks dropped."""
-    if value in (None, ""):
-        return ()
-    if isinstance(value, str):
-        items: list[object] = list(value.split(";"))
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
+    names = split_names(value)
+    if names is None:
         raise ThumbselError(f"{where} must be a list or ';'-separated text, got {value!r}")
-    names = tuple(dict.fromkeys(str(v).strip() for v in items if v is not None and str(v).strip()))
     if len(names) > _MAX_NAMES or any(len(n) > _MAX_NAME for n in names):
         raise ThumbselError(f"{where}: at most {_MAX_NAMES} names of {_MAX_NAME} characters")
     return names

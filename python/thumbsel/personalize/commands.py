@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from thumbsel.arguments import bounded_float, output_path, whole_number
 from thumbsel.errors import ImpressionLogError, PersonalizeError
 from thumbsel.personalize.evaluate import evaluate
-from thumbsel.personalize.events import minimise, read_events
+from thumbsel.personalize.events import read_events
 from thumbsel.personalize.features import MAX_BUCKETS, FeatureSpace, image_attributes
 from thumbsel.personalize.log import (
     DEFAULT_PLAY_TIMEOUT,
@@ -533,7 +533,7 @@ def _profile(arguments: argparse.Namespace) -> int:
     batch = read_events(arguments.events)
     profiles = update_profiles(
         previous,
-        minimise(batch.table, titles.interests_of),
+        batch.table,
         titles,
         as_of=arguments.as_of,
         half_life_days=arguments.half_life_days,

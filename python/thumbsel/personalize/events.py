@@ -54,6 +54,7 @@ __all__ = [
     "check_events",
     "minimise",
     "read_events",
+    "read_parquet",
     "write_events",
 ]
 
@@ -258,17 +259,22 @@ def minimise(events: pa.Table, interests_of: Callable[[str], list[str]]) -> pa.T
     )
 
 
+def read_parquet(path: Path, what: str) -> pa.Table:
+    """A Parquet file of the behaviour side (events, profiles, moments), or a one-line error."""
+    try:
+        return pq.read_table(path)
+    except FileNotFoundError:
+        raise EventLogError(f"{path}: no such {what}") from None
+    except (OSError, pa.ArrowException) as error:
+        raise EventLogError(f"{path}: not a Parquet {what} ({error})") from None
+
+
 def read_events(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> EventBatch:
     """Read and check one event file or several (their good rows in order, one report)."""
     files = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
     tables, report = [], EventReport()
     for path in files:
-        try:
-            table = pq.read_table(path)
-        except FileNotFoundError:
-            raise EventLogError(f"{path}: no such event file") from None
-        except (OSError, pa.ArrowException) as error:
-            raise EventLogError(f"{path}: not a Parquet event file ({error})") from None
+        table = read_parquet(path, "event file")
         version = (table.schema.metadata or {}).get(_VERSION_KEY)
         if version is not None and version.decode() != EVENT_LOG_VERSION:
             raise EventLogError(

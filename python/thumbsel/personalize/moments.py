@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from thumbsel.errors import EventLogError, PersonalizeError
 from thumbsel.files import atomic_path
-from thumbsel.personalize.events import check_events
+from thumbsel.personalize.events import check_events, read_parquet
 
 __all__ = [
     "DEFAULT_BIN_SECONDS",
@@ -175,12 +175,7 @@ def write_moments(path: str | os.PathLike[str], curves: dict[str, InterestCurve]
 def read_moments(path: str | os.PathLike[str]) -> dict[str, InterestCurve]:
     """Curves written by :func:`write_moments`."""
     path = Path(path)
-    try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise EventLogError(f"{path}: no such moments file") from None
-    except (OSError, pa.ArrowException) as error:
-        raise EventLogError(f"{path}: not a Parquet moments file ({error})") from None
+    table = read_parquet(path, "moments file")
     metadata = table.schema.metadata or {}
     if metadata.get(_VERSION_KEY) != MOMENTS_VERSION.encode():
         raise EventLogError(f"{path}: not a thumbsel moments file")

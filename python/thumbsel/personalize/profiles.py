@@ -41,7 +41,8 @@ import pyarrow.parquet as pq
 
 from thumbsel.errors import EventLogError, PersonalizeError
 from thumbsel.files import atomic_path
-from thumbsel.personalize.events import EventReport, check_events, minimise
+from thumbsel.personalize.events import EventReport, check_events, minimise, read_parquet
+from thumbsel.text import split_names
 
 __all__ = [
     "DEFAULT_HALF_LIFE_DAYS",
@@ -70,8 +71,6 @@ _US = 1_000_000
 _DAY_US = 86_400 * _US
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAYPARTS = ("night", "morning", "afternoon", "evening")
-_OPENING = ("play_start", "seek")
-_CLOSING = ("pause", "play_stop", "complete", "abandon", "seek")
 _MAX_TITLE_BYTES = 256 << 20
 
 PROFILE_SCHEMA = pa.schema(
@@ -162,11 +161,11 @@ def _singular(word: str) -> str:
     return word
 
 
-def _names(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = value.split(";") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-    return tuple(dict.fromkeys(str(v).strip() for v in items if str(v).strip()))
+def _names(value: object, where: str) -> tuple[str, ...]:
+    names = split_names(value)
+    if names is None:
+        raise PersonalizeError(f"{where} must be a list or ';'-separated text, got {value!r}")
+    return names
 
 
 def read_titles(path: str | os.PathLike[str]) -> Titles:
@@ -198,8 +197,8 @@ def read_titles(path: str | os.PathLike[str]) -> Titles:
             TitleInfo(
                 str(title_id),
                 str(series) if series not in (None, "") else None,
-                _names(row.get("genres")),
-                _names(row.get("cast")),
+                _names(row.get("genres"), f"{path}, row {number}: genres"),
+                _names(row.get("cast"), f"{path}, row {number}: cast"),
             )
         )
     return Titles(titles)
@@ -650,12 +649,7 @@ def write_profiles(path: str | os.PathLike[str], profiles: Profiles) -> Path:
 
 def read_profiles(path: str | os.PathLike[str]) -> Profiles:
     path = Path(path)
-    try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise EventLogError(f"{path}: no such profile file") from None
-    except (OSError, pa.ArrowException) as error:
-        raise EventLogError(f"{path}: not a Parquet profile file ({error})") from None
+    table = read_parquet(path, "profile file")
     metadata = table.schema.metadata or {}
     if metadata.get(_VERSION_KEY) != PROFILE_VERSION.encode():
         raise EventLogError(f"{path}: not a thumbsel profile file (version {PROFILE_VERSION})")
