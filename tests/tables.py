@@ -65,6 +65,7 @@ def make_frames(
     data: dict[str, npt.NDArray[Any]] = {
         "frame": np.arange(count, dtype=np.int64),
         "time": np.arange(count, dtype=np.float64) / fps,
+        "interpolated": np.zeros(count, bool),
         "dhash": np.full(count, 0x0F0F0F0F0F0F0F0F, np.uint64),
         "phash": np.full(count, 0x123456789ABCDEF0, np.uint64),
         "histogram": np.tile(_histogram(0), (count, 1)),

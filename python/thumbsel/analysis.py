@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from thumbsel.columns import column
-from thumbsel.decode import DEFAULT_MAX_PIXELS, VideoSource, open_video
-from thumbsel.errors import EmptyVideoError, FacesUnavailableError
+from thumbsel.decode import DEFAULT_MAX_PIXELS, Span, StreamIndex, VideoSource, open_video
+from thumbsel.errors import EmptyVideoError, FacesUnavailableError, VideoOpenError
 from thumbsel.features import default_batch_size, extract_features, set_threads
 from thumbsel.frames import FrameTable, SourceFile
 from thumbsel.people import (
@@ -28,6 +29,7 @@ from thumbsel.people import (
     why_faces_unavailable,
 )
 from thumbsel.people.identity import IdentityModel, identity_installed, identity_model
+from thumbsel.shots import SAME_PICTURE_BITS, ShotOptions, detect_shots
 from thumbsel.video import DecodeReport, VideoInfo
 
 __all__ = ["Analysis", "analyze", "people_models", "people_sampler"]
@@ -49,6 +51,13 @@ class Analysis:
     (:mod:`thumbsel.people.tracks`); None when the cast was not looked for."""
     people_embedded: int = 0
     """Tracks embedded (the cast's share of the face worker's time)."""
+    fast: bool = False
+    """The pass decoded less (:func:`analyze`'s ``fast``); ``frames.interpolated``
+    says which rows were not decoded."""
+    cuts_redecoded: int = 0
+    """Hard cuts the fast pass found next to a skipped frame and decoded again."""
+    frames_redecoded: int = 0
+    """Frames decoded a second time for those cuts (from the keyframe before each)."""
 
     @property
     def path(self) -> str:
@@ -80,6 +89,7 @@ def analyze(
     people_interval: float = DEFAULT_INTERVAL,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     cast: bool | None = None,
+    fast: bool = False,
 ) -> Analysis:
     """Decode ``path`` once and measure every frame, and the people on a sample of them.
 
@@ -92,7 +102,18 @@ def analyze(
     them out), ``True`` insists on it, ``False`` leaves the people columns
     null. ``cast`` follows the faces (``None``: when the ``cast`` extra is
     installed too): it tracks them and embeds one face per track, for
-    :func:`thumbsel.cast.find_cast`. Frames above ``max_pixels`` are refused before decoding
+    :func:`thumbsel.cast.find_cast`.
+
+    ``fast=True`` decodes less (see README, "The fast pass"): the deblocking
+    filter is skipped, so sharpness reads higher on every frame alike, and
+    frames no other frame refers to (most B-frames, about 40% of an H.264
+    title) are not decoded; their rows are filled from their neighbours
+    (:func:`thumbsel.features.fill_skipped`, ``interpolated`` true). Where a
+    hard cut falls next to a skipped frame, the frames there are decoded
+    again, so cuts are exact. Without a timestamp on every packet (so
+    skipped frames cannot be placed) it warns and decodes every frame.
+
+    Frames above ``max_pixels`` are refused before decoding
     (:class:`~thumbsel.errors.VideoTooLargeError`). Raises a
     :class:`~thumbsel.errors.ThumbselError` subclass for unreadable input; a
     damaged file yields what could be decoded, with ``frames.decode`` saying
@@ -123,12 +144,19 @@ def analyze(
 
             if batch_size is None:
                 batch_size = default_batch_size(source.info.width, source.info.height)
+            index = _fast_index(source) if fast else None
             table = extract_features(
                 source,
                 batch_size=batch_size,
                 on_progress=advance,
                 on_batch=sampler.offer if sampler is not None else None,
+                fast=index,
             )
+            # The pass's own report: decoding again around cuts starts another.
+            report = source.report
+            refined = (0, 0)
+            if index is not None:
+                table, refined = _decode_cuts_again(table, source, index, batch_size)
             if sampler is not None:
                 if bar is not None:
                     bar.set_postfix_str(f"people: finishing {sampler.samples} frames")
@@ -140,7 +168,6 @@ def analyze(
         finally:
             if bar is not None:
                 bar.close()
-        report = source.report
         info = source.info
     if table.num_rows == 0:  # decode raises first; this guards future sources
         raise EmptyVideoError(f"{path}: no frames were decoded")
@@ -152,7 +179,100 @@ def analyze(
         people_seconds=sampler.seconds if sampler is not None else 0.0,
         sightings=sampler.sightings if sampler is not None else None,
         people_embedded=sampler.embedded if sampler is not None else 0,
+        fast=index is not None,
+        cuts_redecoded=refined[0],
+        frames_redecoded=refined[1],
     )
+
+
+def _fast_index(source: VideoSource) -> StreamIndex | None:
+    index = source.index()
+    if index is None:
+        warnings.warn(
+            f"{source.path}: the fast pass needs a timestamp on every frame to place the "
+            "frames it skips; decoding every frame",
+            stacklevel=3,
+        )
+    return index
+
+
+def _decode_cuts_again(
+    table: pa.Table, source: VideoSource, index: StreamIndex, batch_size: int
+) -> tuple[pa.Table, tuple[int, int]]:
+    """Decode again the frames skipped around each hard cut of a fast pass.
+
+    The fast pass sees a cut only between two decoded frames; when frames
+    were skipped between them, the cut may lie at any of them. Decoding them
+    (from the keyframe before, as any seek must; deblocking still skipped,
+    so they measure like their neighbours) puts it on its own frame.
+    Encoders put a keyframe at a cut and a reference frame just before it,
+    so this is rare. Returns the table and (cuts, frames decoded again).
+    """
+    frames = FrameTable(table, video=source.info)
+    interpolated = frames.interpolated
+    decoded = np.flatnonzero(~interpolated)
+    phash = frames.hashes("phash")
+    reach = ShotOptions().flash_window + 1
+    cuts = 0
+    wanted = np.zeros(len(frames), bool)
+    for shot in detect_shots(frames).shots[1:]:
+        if shot.transition_in != "cut":
+            continue
+        cut = shot.start_frame
+        wanted[cut - 1 : cut + 1] |= interpolated[cut - 1 : cut + 1]
+        # A flash is told from a cut by the picture coming back within a few
+        # frames; when it nearly does, those frames must be real too.
+        later = slice(cut, min(len(frames), cut + reach + 1))
+        bits = np.bitwise_count(phash[later] ^ phash[cut - 1])
+        if bits.size and int(bits.min()) <= 2 * SAME_PICTURE_BITS:
+            wanted[later] |= interpolated[later]
+        cuts += bool(wanted[cut - 1 : later.stop].any())
+    windows = _windows(np.flatnonzero(wanted), decoded)
+    if not windows:
+        return table, (0, 0)
+    keyframes = index.keyframes
+    # Windows after the same keyframe share one decode from it.
+    by_keyframe: dict[int, list[tuple[int, int]]] = {}
+    for first, last in windows:
+        keyframe = int(keyframes[np.searchsorted(keyframes, first, side="right") - 1])
+        by_keyframe.setdefault(keyframe, []).append((first, last))
+    pieces: list[pa.Table] = []
+    done = 0
+    redecoded = 0
+    for keyframe, group in by_keyframe.items():
+        end = group[-1][1]
+        span = Span(
+            first=keyframe,
+            stop=end,
+            first_stamp=int(index.stamps[keyframe]),
+            stop_stamp=int(index.stamps[end]),
+        )
+        again = extract_features(source, batch_size=batch_size, span=span, deblock=False)
+        rows = again.column("frame").to_numpy()
+        redecoded += len(rows)
+        for first, last in group:
+            keep = np.flatnonzero((rows > first) & (rows <= last))
+            if keep.size != last - first:
+                raise VideoOpenError(f"{source.path}: frames near a cut could not be decoded again")
+            pieces.append(table.slice(done, first + 1 - done))
+            pieces.append(again.take(pa.array(keep)))
+            done = last + 1
+    pieces.append(table.slice(done))
+    return pa.concat_tables(pieces).combine_chunks(), (cuts, redecoded)
+
+
+def _windows(rows: npt.NDArray[np.int64], decoded: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
+    """Runs of ``rows`` as (decoded row before, decoded row after), overlapping ones merged."""
+    windows: list[tuple[int, int]] = []
+    for row in rows.tolist():
+        place = int(np.searchsorted(decoded, row))
+        first = int(decoded[max(place - 1, 0)])
+        last = int(decoded[min(place, decoded.size - 1)])
+        if windows and first <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(last, windows[-1][1]))
+        else:
+            windows.append((first, last))
+    return windows
 
 
 def people_models(faces: bool | None, cast: bool | None) -> tuple[bool, IdentityModel | None]:

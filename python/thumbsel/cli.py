@@ -146,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
         )
 
         sub.add_argument(
+            "--fast",
+            action="store_true",
+            help="decode less: skip deblocking and the frames no other frame needs, fill "
+            "their rows from their neighbours, decode again around cuts (README: The fast "
+            "pass); stills are still decoded in full",
+        )
+        sub.add_argument(
             "--max-pixels",
             type=whole_number(1, MAX_MAX_PIXELS),
             default=DEFAULT_MAX_PIXELS,
@@ -382,6 +389,7 @@ def _frames(
         cast=getattr(arguments, "cast", False),
         people_interval=arguments.people_interval,
         max_pixels=arguments.max_pixels,
+        fast=arguments.fast,
     )
     return measure(
         arguments.video,
@@ -436,6 +444,7 @@ def _pick_options(arguments: argparse.Namespace) -> PickOptions:
             gallery=arguments.gallery,
             series_cast=arguments.series_cast,
             embeddings=arguments.embeddings,
+            fast=arguments.fast,
         )
     except ValueError as error:
         raise ThumbselError(str(error)) from None

@@ -2,7 +2,7 @@
 
 A column is declared where its values are made, and only there:
 
-* ``frame`` and ``time`` come from the decoder (declared below);
+* ``frame``, ``time`` and ``interpolated`` come from the decoder (declared below);
 * the measurements come from the Rust core, which declares them in
   ``rust/core/src/columns.rs`` and hands the list over as ``_core.COLUMNS``;
 * the people columns come from the face models on a sample of frames, in
@@ -84,6 +84,14 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 DECODE_COLUMNS: tuple[Column, ...] = (
     Column("frame", "int64", "", "decoded frame index, from 0", False, "decode"),
     Column("time", "float64", "s", "presentation time from the stream start", False, "decode"),
+    Column(
+        "interpolated",
+        "bool",
+        "",
+        "the fast pass did not decode the frame: its measurements are its neighbours'",
+        False,
+        "decode",
+    ),
 )
 
 CORE_COLUMNS: tuple[Column, ...] = tuple(

@@ -246,7 +246,9 @@ class VideoSource:
         for running in list(self._running_passes):
             running.close()
 
-    def batches(self, batch_size: int = 32) -> Iterator[FrameBatch]:
+    def batches(
+        self, batch_size: int = 32, *, fast: StreamIndex | None = None
+    ) -> Iterator[FrameBatch]:
         """Decode the whole stream once, ``batch_size`` frames at a time.
 
         Batches hold views of the decoder's own buffers: nothing is copied for
@@ -254,11 +256,16 @@ class VideoSource:
         converted once, rotated ones rotated into fresh arrays. Progress and
         damage go to :attr:`report`. Raises :class:`EmptyVideoError` at the
         end when no frame could be decoded.
+
+        ``fast`` (this stream's :meth:`index`) decodes less: the deblocking
+        filter is skipped and frames no other frame refers to are not decoded
+        at all. Frames are then numbered by their row in ``fast``, with gaps
+        where frames were skipped, which :attr:`report` counts apart.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.report = self._new_report()
-        running = self._generate_batches(batch_size, self.report)
+        running = self._generate_batches(batch_size, self.report, fast=fast)
         self._running_passes.add(running)
         return running
 
@@ -294,25 +301,41 @@ class VideoSource:
         keyframes = np.searchsorted(order, np.array(keys, np.int64))
         return StreamIndex(stamps=order, keyframes=np.unique(keyframes))
 
-    def span_batches(self, span: Span, batch_size: int = 32) -> Iterator[FrameBatch]:
+    def row_times(self, index: StreamIndex) -> npt.NDArray[np.float64]:
+        """Presentation time of every row of ``index``, in seconds from the stream start."""
+        clock = _PresentationClock(self._layout)
+        return np.array([clock.time_of_stamp(int(stamp)) for stamp in index.stamps], np.float64)
+
+    def span_batches(
+        self, span: Span, batch_size: int = 32, *, deblock: bool = True
+    ) -> Iterator[FrameBatch]:
         """Decode the frames of ``span`` (and its lookahead) only, ``batch_size`` at a time.
 
         Indices are the rows the whole pass would give them, as long as every
         packet makes one frame (:meth:`index`); :attr:`report` counts what was
         decoded, but is not judged (only the whole title can be).
+        ``deblock=False`` skips the deblocking filter, as the fast pass does.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.report = self._new_report()
         self.span_durations = []
-        running = self._generate_batches(batch_size, self.report, span)
+        running = self._generate_batches(batch_size, self.report, span, deblock=deblock)
         self._running_passes.add(running)
         return running
 
     def _generate_batches(
-        self, batch_size: int, report: DecodeReport, span: Span | None = None
+        self,
+        batch_size: int,
+        report: DecodeReport,
+        span: Span | None = None,
+        *,
+        fast: StreamIndex | None = None,
+        deblock: bool = True,
     ) -> Generator[FrameBatch, None, None]:
-        container, stream = self._open_for_decoding()
+        container, stream = self._open_for_decoding(deblock=deblock and fast is None)
+        if fast is not None:
+            stream.codec_context.skip_frame = "NONREF"
         if span is not None and span.first > 0:
             try:
                 container.seek(span.first_stamp, stream=stream, backward=True)
@@ -325,9 +348,13 @@ class VideoSource:
             clock = _PresentationClock(self._layout)
             converter = _PlaneConverter(self.info, self._layout)
             builder: _BatchCollector | None = None
-            numbered = (
-                enumerate(frames) if span is None else self._span_frames(frames, span, report)
-            )
+            numbered: Iterator[tuple[int, VideoFrame]]
+            if span is not None:
+                numbered = self._span_frames(frames, span, report)
+            elif fast is not None:
+                numbered = _indexed_frames(frames, fast, clock, report)
+            else:
+                numbered = enumerate(frames)
             for decoded_index, frame in numbered:
                 time = clock.time_of(frame)
                 try:
@@ -421,7 +448,7 @@ class VideoSource:
             expected_duration=self.info.duration, frame_duration=self._layout.frame_duration
         )
 
-    def _open_for_decoding(self) -> tuple[InputContainer, VideoStream]:
+    def _open_for_decoding(self, *, deblock: bool = True) -> tuple[InputContainer, VideoStream]:
         container = _open_container(self.path, self._max_pixels)
         stream = container.streams[self._layout.stream_index]
         if not isinstance(stream, VideoStream):
@@ -430,6 +457,11 @@ class VideoSource:
         decoder = stream.codec_context
         decoder.thread_type = self.decode_thread_type
         decoder.thread_count = self._threads or 0
+        if not deblock:
+            # Read when the codec opens, at the first packet. The deblocking
+            # filter is a fifth of H.264's decode time; without it block edges
+            # stay visible, which sharpness sees (higher on every frame alike).
+            decoder.options = {"skip_loop_filter": "all"}
         return container, stream
 
     def _read_by_seeking(
@@ -497,6 +529,28 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS)
     """Describe a video without decoding more than its first frame."""
     with VideoSource(path, max_pixels=max_pixels) as source:
         return source.info
+
+
+def _indexed_frames(
+    frames: Iterator[VideoFrame],
+    index: StreamIndex,
+    clock: _PresentationClock,
+    report: DecodeReport,
+) -> Iterator[tuple[int, VideoFrame]]:
+    """Frames numbered by their row in ``index``; the rows between them count as skipped."""
+    stamps = index.stamps
+    next_row = 0
+    for frame in frames:
+        row = int(np.searchsorted(stamps, frame.pts)) if frame.pts is not None else -1
+        if row < next_row or row >= len(stamps) or stamps[row] != frame.pts:
+            report.decode_errors += 1  # cannot be placed
+            continue
+        for skipped in range(next_row, row):
+            report.record_frame(clock.time_of_stamp(int(stamps[skipped])), None, skipped=True)
+        yield row, frame
+        next_row = row + 1
+    for skipped in range(next_row, len(stamps)):
+        report.record_frame(clock.time_of_stamp(int(stamps[skipped])), None, skipped=True)
 
 
 class _FrameDecoder:
@@ -590,6 +644,10 @@ class _PresentationClock:
         stamp = frame.pts if frame.pts is not None else frame.dts
         if stamp is None:
             return None
+        return self.time_of_stamp(stamp)
+
+    def time_of_stamp(self, stamp: int) -> float:
+        """Seconds since the stream start of a timestamp (stream time base)."""
         # Integer arithmetic first, so the single division rounds exactly once.
         return (stamp - self._start_pts) * self._numerator / self._denominator
 

@@ -169,6 +169,7 @@ class FrameTable:
         count = len(np.asarray(next(iter(columns.values())))) if columns else 0
         columns = {
             **{entry.name: np.full(count, np.nan) for entry in PEOPLE_COLUMNS},
+            **{name: np.zeros(count, bool) for name in _ALL_DECODED},
             **columns,
         }
         missing = [entry.name for entry in FRAME_COLUMNS if entry.name not in columns]
@@ -282,6 +283,11 @@ class FrameTable:
         return array
 
     @property
+    def interpolated(self) -> npt.NDArray[np.bool_]:
+        """Rows the fast pass did not decode (their measurements are their neighbours')."""
+        return np.asarray(self.column("interpolated"), dtype=bool)
+
+    @property
     def people_sampled(self) -> npt.NDArray[np.bool_]:
         """Rows whose people were looked at (the ``faces`` column is not null)."""
         sampled: npt.NDArray[np.bool_] = ~np.isnan(self.column("faces"))
@@ -393,8 +399,12 @@ class FrameTable:
             source = SourceFile(**source_data) if source_data is not None else None
         except (KeyError, TypeError) as error:
             raise FrameTableError(f"{name}: damaged thumbsel metadata ({error})") from None
-        wanted = [entry.name for entry in FRAME_COLUMNS]
-        missing = [column_name for column_name in wanted if column_name not in schema.names]
+        wanted = [entry.name for entry in FRAME_COLUMNS if entry.name in schema.names]
+        missing = [
+            entry.name
+            for entry in FRAME_COLUMNS
+            if entry.name not in schema.names and entry.name not in _ALL_DECODED
+        ]
         if missing:
             raise FrameTableError(f"{name}: missing columns {', '.join(missing)}")
         try:
@@ -442,16 +452,25 @@ def _check_versions(name: str, metadata: Mapping[str, Any]) -> None:
         )
 
 
+# Tables measured by a full pass (and files written before the fast pass
+# existed) may leave this out: every row was then decoded.
+_ALL_DECODED = ("interpolated",)
+
+
 def _conform(table: pa.Table) -> pa.Table:
     """The registry's columns of ``table``, in order, with the registry's fields.
 
     Other columns (a pick's additions) are left out; missing people columns
-    are null (no frame sampled); any other missing column, or one of another
-    type, is a :class:`FrameTableError`.
+    are null (no frame sampled), a missing ``interpolated`` is false; any
+    other missing column, or one of another type, is a :class:`FrameTableError`.
     """
     for entry in PEOPLE_COLUMNS:
         if entry.name not in table.column_names:
             table = table.append_column(entry.field(), pa.nulls(table.num_rows, entry.arrow_type))
+    for name in _ALL_DECODED:
+        if name not in table.column_names:
+            default = pa.array(np.zeros(table.num_rows, bool), pa.bool_())
+            table = table.append_column(column(name).field(), default)
     missing = [entry.name for entry in FRAME_COLUMNS if entry.name not in table.column_names]
     if missing:
         raise FrameTableError(f"missing columns {', '.join(missing)}")

@@ -56,6 +56,9 @@ class PickOptions:
     """``--cast DIR``: reference photos that name the characters."""
     series_cast: str | None = None
     embeddings: bool = True
+    fast: bool = False
+    """The fast pass (:func:`~thumbsel.analysis.analyze`'s ``fast``): decodes less, the
+    stills still decoded in full."""
 
     def __post_init__(self) -> None:
         checks = (
@@ -131,6 +134,7 @@ def measure(
         batch_size=batch_size,
         threads=threads,
         progress=progress,
+        fast=options.fast,
         **options.pass_arguments(),
     )
     # The people worker runs beside the scoring threads, inside the analysis time.

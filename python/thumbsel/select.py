@@ -1,7 +1,8 @@
 """Ranking frames and choosing a short, varied list of artwork candidates.
 
 1. **Filters.** Every frame that cannot be artwork gets the first reason that
-   applies, in this order (:data:`FILTERS`): ``transition`` (inside or near a
+   applies, in this order (:data:`FILTERS`): ``interpolated`` (a frame the
+   fast pass did not decode: only measured frames compete), ``transition`` (inside or near a
    cut, fade or dissolve), ``repeat`` (a copy of the frame before it, one or
    two at a time, as telecine and frame-rate conversion make), ``dark``,
    ``blown-out``, ``low-information``, ``blurry``, ``motion``, and on the
@@ -82,6 +83,7 @@ MAX_K = 1000
 """The most candidates one pick may ask for (each is decoded again and written as images)."""
 
 FILTERS = (
+    "interpolated",
     "transition",
     "repeat",
     "dark",
@@ -540,9 +542,12 @@ def _rejections(
     motion_reference = content.motion[usable] if usable.any() else content.motion
     motion_median = float(np.median(motion_reference)) if len(motion_reference) else 0.0
     motion_ceiling = max(options.min_motion, options.motion_ratio * motion_median)
+    interpolated = frames.interpolated
     reasons: list[str | None] = []
     for i in range(len(entropy)):
-        if transition[i]:
+        if interpolated[i]:
+            reasons.append("interpolated")
+        elif transition[i]:
             reasons.append("transition")
         elif repeat[i]:
             reasons.append("repeat")

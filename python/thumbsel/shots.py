@@ -34,10 +34,21 @@ import numpy.typing as npt
 
 from thumbsel.frames import FrameTable
 
-__all__ = ["Shot", "ShotDetection", "ShotOptions", "combined_change", "detect_shots"]
+__all__ = [
+    "SAME_PICTURE_BITS",
+    "Shot",
+    "ShotDetection",
+    "ShotOptions",
+    "combined_change",
+    "detect_shots",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+SAME_PICTURE_BITS = 10
+"""Two frames whose pHashes differ in at most this many bits show the same picture
+(allowing for noise, motion blur and a flash's exposure shift)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,7 @@ class _Signals:
         )
         self.phash = table.hashes("phash")
         self.histogram = table.histograms()
+        self.measured = ~table.interpolated
         self.change = combined_change(
             table.column("cut_score"),
             table.column("histogram_distance"),
@@ -174,7 +186,7 @@ class _Signals:
     def similar(self, a: int, b: int) -> bool:
         """The same picture (allowing for noise, motion blur and a flash's exposure shift)."""
         bits = int(np.bitwise_count(self.phash[a] ^ self.phash[b]))
-        return bits <= 10
+        return bits <= SAME_PICTURE_BITS
 
 
 def _black_runs(frames: _Signals, options: ShotOptions) -> list[tuple[int, int]]:
@@ -298,7 +310,15 @@ def _detect_dissolves(
         if frames.contrast[middle] > options.dissolve_contrast_dip * ends_contrast:
             continue
         strength = float(across_bits[group].max()) / 64.0
-        span = _blend_ramp(frames.levels, outgoing, incoming)
+        # The centre is known to a frame or two only (a fast pass's hashes are
+        # its neighbours'), so the ramp is looked for a little wider, up to
+        # any cut or fade next to it.
+        low, high = outgoing, incoming
+        while low > max(0, outgoing - q) and not blocked[low - 1]:
+            low -= 1
+        while high < min(n - 1, incoming + q) and not blocked[high + 1]:
+            high += 1
+        span = _blend_ramp(frames.levels, low, high, frames.measured)
         if span is not None:
             start, end = span
             middle = start + (end - start) // 2
@@ -308,7 +328,9 @@ def _detect_dissolves(
     return dissolves
 
 
-def _blend_ramp(levels: FloatArray, outgoing: int, incoming: int) -> tuple[int, int] | None:
+def _blend_ramp(
+    levels: FloatArray, outgoing: int, incoming: int, measured: npt.NDArray[np.bool_]
+) -> tuple[int, int] | None:
     """The frames ``[start, end)`` of a cross-fade, from straight ramps in ``levels``.
 
     ``levels`` holds per-frame means (luma, red, green, blue; one column
@@ -317,7 +339,9 @@ def _blend_ramp(levels: FloatArray, outgoing: int, incoming: int) -> tuple[int, 
     the incoming one. The ramp that fits all columns best locates the
     dissolve more precisely than the pHash or the contrast dip (which lean
     towards the picture with more contrast). Columns are weighted by the
-    size of their step; None when no column steps enough to tell.
+    size of their step; None when no column steps enough to tell. Only
+    ``measured`` frames are fitted: a fast pass's interpolated ones lie on a
+    straight line by construction, and would pull the ramp's corners.
     """
     window = levels[outgoing : incoming + 1]
     before = np.median(levels[max(0, outgoing - 2) : outgoing + 1], axis=0)
@@ -326,8 +350,9 @@ def _blend_ramp(levels: FloatArray, outgoing: int, incoming: int) -> tuple[int, 
     informative = steps >= 0.02
     if not informative.any():
         return None
-    observed = window[:, informative] / steps[informative]
-    positions = np.arange(outgoing, incoming + 1)
+    kept = measured[outgoing : incoming + 1]
+    observed = window[kept][:, informative] / steps[informative]
+    positions = np.arange(outgoing, incoming + 1)[kept]
     best: tuple[float, int, int] | None = None
     for start in range(outgoing + 1, incoming):
         for end in range(start + 1, incoming + 1):

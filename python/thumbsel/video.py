@@ -96,6 +96,9 @@ class DecodeReport:
     """How complete one decoding pass was; the decoder fills it in while iterating."""
 
     frames_decoded: int = 0
+    frames_skipped: int = 0
+    """Frames the fast pass chose not to decode (non-reference frames): their
+    rows are interpolated from the decoded frames either side."""
     decode_errors: int = 0
     """Packets or frames that failed or came out damaged."""
     suspect_packets: int = 0
@@ -161,6 +164,8 @@ class DecodeReport:
     def summary(self) -> str:
         """One line for logs and reports."""
         text = f"decoded {plural(self.frames_decoded, 'frame')}"
+        if self.frames_skipped:
+            text += f" (and skipped {plural(self.frames_skipped, 'frame')}: fast pass)"
         covered_until = self.covered_until
         if covered_until is not None:
             text += f" up to {covered_until:.2f} s"
@@ -180,8 +185,9 @@ class DecodeReport:
             text += f" ({errors})" if ";" in text else f"; {errors}"
         return text
 
-    def record_frame(self, time: float, duration: float | None) -> None:
-        """Count one decoded frame presented at ``time`` lasting ``duration`` (when known)."""
+    def record_frame(self, time: float, duration: float | None, *, skipped: bool = False) -> None:
+        """Count one decoded frame presented at ``time`` lasting ``duration`` (when known);
+        ``skipped``: a frame the fast pass left undecoded on purpose, which is no hole."""
         # The first frame is due at 0.0, each later one when the previous ends;
         # own frame durations keep variable-frame-rate pauses from looking like holes.
         expected = 0.0 if self.last_time is None else self.covered_until or 0.0
@@ -195,7 +201,10 @@ class DecodeReport:
         if self.last_time is None or time >= self.last_time:
             self.last_time = time
             self.last_frame_duration = duration
-        self.frames_decoded += 1
+        if skipped:
+            self.frames_skipped += 1
+        else:
+            self.frames_decoded += 1
 
     def finish(self, *, demuxer_failed: bool) -> None:
         """Judge the pass once the stream has ended (or failed)."""
@@ -210,7 +219,7 @@ class DecodeReport:
         if self.expected_duration and self.frame_duration:
             expected_frames = self.expected_duration / self.frame_duration
             tolerance = max(3.0, 0.01 * expected_frames)
-            missing = expected_frames - tolerance - self.frames_decoded
+            missing = expected_frames - tolerance - self.frames_decoded - self.frames_skipped
             # Lost frames leave holes in time. Without holes, fewer frames than
             # rate x duration only means the nominal rate is not the real one:
             # variable-frame-rate Matroska states 25 fps whatever its timing.

@@ -50,6 +50,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 FPS = 24.0
 FRAMES = 2400
 FILTER_COUNTS = {
+    "interpolated": 0,
     "transition": 321,
     "repeat": 12,
     "dark": 123,

@@ -63,6 +63,7 @@ SHOT_TABLE_OPEN_LIMIT = 24
 """A shot table with more rows than this starts collapsed."""
 
 FILTER_NOTES = {
+    "interpolated": "not decoded by the fast pass (--fast): its row was filled from its neighbours",
     "transition": "inside or next to a cut, fade or dissolve",
     "repeat": "an exact copy of the frame before it (telecine, frame-rate conversion)",
     "dark": "black, or dark and much darker than the rest of its shot",

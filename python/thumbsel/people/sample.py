@@ -283,10 +283,10 @@ class PeopleSampler:
         self.sightings: pa.Table | None = None
         """Every face seen, with its track and embeddings (:mod:`thumbsel.people.tracks`),
         after :meth:`finish` when an ``identity`` model was given."""
-        self._rows = 0
         self._windows = Windows(self.interval)
         self._best: tuple[Any, Any, Any] | None = None
         """The planes of the open window's best frame so far."""
+        self._origin: int | None = None
         self._size: tuple[int, int] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbsel-people")
         self._slots = threading.BoundedSemaphore(PENDING)
@@ -312,9 +312,13 @@ class PeopleSampler:
     def offer(self, batch: FrameBatch, columns: dict[str, npt.NDArray[Any]]) -> None:
         """Consider the frames of one batch (in pass order)."""
         values = sample_values(columns)
+        if self._origin is None:
+            # Rows count from the pass's first frame (a span's rows are placed
+            # by its caller), by the frames' own numbers: a fast pass skips some.
+            self._origin = int(batch.index[0]) if len(batch) else 0
         for i in range(len(batch)):
             closed, best = self._windows.frame(
-                self._rows + i,
+                int(batch.index[i]) - self._origin,
                 float(batch.time[i]),
                 float(values.bits[i]),
                 float(values.brightness[i]),
@@ -324,7 +328,6 @@ class PeopleSampler:
                 self._submit(closed)
             if best:
                 self._best = (batch.y[i], batch.u[i], batch.v[i])
-        self._rows += len(batch)
 
     def _submit(self, window: Window) -> None:
         planes, self._best = self._best, None
