@@ -15,10 +15,11 @@ import pyarrow as pa
 import pytest
 import thumbsel
 from episodes import ROOT, build_episode, match_boundaries
+from thumbsel.analysis import fill_skipped
 from thumbsel.columns import CORE_COLUMNS, DECODE_COLUMNS
 from thumbsel.decode import open_video
-from thumbsel.features import SPIKE_RATIO, fill_skipped
 from thumbsel.select import rejection_reasons
+from thumbsel.shots import ShotOptions
 from videos import concatenate_shots, moving_pattern_frames, write_video
 
 CACHE = ROOT / ".cache" / "episodes"
@@ -157,7 +158,7 @@ def test_steady_change_is_spread_over_its_gap_and_a_spike_stays_whole() -> None:
     steady = fill_skipped(_table([0, 1, 3, 4], [float("nan"), 0.1, 0.2, 0.1]), np.arange(5) / 25)  # type: ignore[arg-type]
     # 0.2 over the two frames 1->3 is 0.1 a frame, like its neighbours.
     np.testing.assert_allclose(steady.column("motion").to_numpy()[1:], [0.1, 0.1, 0.1, 0.1])
-    spike = 0.1 * 2 * SPIKE_RATIO + 0.3
+    spike = 0.1 * 2 * ShotOptions().cut_ratio + 0.3
     cut = fill_skipped(_table([0, 1, 3, 4], [float("nan"), 0.1, spike, 0.1]), np.arange(5) / 25)  # type: ignore[arg-type]
     # The spike is one event on the frame after the gap; the skipped frame keeps the level.
     np.testing.assert_allclose(cut.column("motion").to_numpy()[1:], [0.1, 0.1, spike, 0.1])

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from thumbsel.columns import column
+from thumbsel.columns import CORE_COLUMNS, column
 from thumbsel.decode import DEFAULT_MAX_PIXELS, Span, StreamIndex, VideoSource, open_video
 from thumbsel.errors import EmptyVideoError, FacesUnavailableError, VideoOpenError
 from thumbsel.features import default_batch_size, extract_features, set_threads
@@ -32,7 +32,7 @@ from thumbsel.people.identity import IdentityModel, identity_installed, identity
 from thumbsel.shots import SAME_PICTURE_BITS, ShotOptions, detect_shots
 from thumbsel.video import DecodeReport, VideoInfo
 
-__all__ = ["Analysis", "analyze", "people_models", "people_sampler"]
+__all__ = ["Analysis", "analyze", "fill_skipped", "people_models", "people_sampler"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def analyze(
     filter is skipped, so sharpness reads higher on every frame alike, and
     frames no other frame refers to (most B-frames, about 40% of an H.264
     title) are not decoded; their rows are filled from their neighbours
-    (:func:`thumbsel.features.fill_skipped`, ``interpolated`` true). Where a
+    (:func:`fill_skipped`, ``interpolated`` true). Where a
     hard cut falls next to a skipped frame, the frames there are decoded
     again, so cuts are exact. Without a timestamp on every packet (so
     skipped frames cannot be placed) it warns and decodes every frame.
@@ -156,6 +156,7 @@ def analyze(
             report = source.report
             refined = (0, 0)
             if index is not None:
+                table = fill_skipped(table, source.row_times(index))
                 table, refined = _decode_cuts_again(table, source, index, batch_size)
             if sampler is not None:
                 if bar is not None:
@@ -273,6 +274,79 @@ def _windows(rows: npt.NDArray[np.int64], decoded: npt.NDArray[np.int64]) -> lis
         else:
             windows.append((first, last))
     return windows
+
+
+def _change_levels(
+    change: npt.NDArray[np.float64], gaps: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per decoded row: the per-frame level to give its gap, and whether its
+    change is a spike to keep whole on it."""
+    rate = change / gaps
+    previous = np.concatenate([[np.nan], rate[:-1]])
+    following = np.concatenate([rate[1:], [np.nan]])
+    neighbours = np.fmin(previous, following)
+    with np.errstate(invalid="ignore"):
+        whole = (gaps == 1) | (change > ShotOptions().cut_ratio * neighbours)
+    level = np.where(whole, neighbours, rate)
+    return np.where(np.isnan(level), rate, level), whole
+
+
+def fill_skipped(table: pa.Table, times: npt.NDArray[np.float64]) -> pa.Table:
+    """The rows of a fast pass (``table``, decoded frames only) for every frame of ``times``.
+
+    A skipped frame lies between two decoded ones, ``a`` before and ``b``
+    after. Measurements of the picture are interpolated in time between
+    them; hashes, histograms and whole-pixel counts come from the nearer one
+    (``a`` on a tie), since a mean of two hashes means nothing.
+
+    A change signal at ``b`` was measured across the whole gap of ``g``
+    frames. Steady motion changes about as much on each frame of the gap,
+    so each frame of it, ``b`` included, gets ``1/g`` of it: the local level
+    that the shot detector compares a cut with stays what a full pass sees.
+    A change far above its neighbours' levels (the shot detector's
+    ``cut_ratio`` times) is one event, not motion (a cut): it stays whole on
+    ``b``, so it is not diluted away, and the gap's other frames get the
+    neighbours' level.
+    Frames before the first decoded one or after the last copy it, their
+    change signals null. Rows keep ``frame`` and ``time`` of their own and
+    ``interpolated`` true.
+    """
+    total = len(times)
+    decoded = np.asarray(table.column("frame").to_numpy(), np.int64)
+    if decoded.size in (0, total):
+        return table
+    rows = np.arange(total)
+    after = np.clip(np.searchsorted(decoded, rows, side="left"), 0, decoded.size - 1)
+    before = np.clip(np.searchsorted(decoded, rows, side="right") - 1, 0, decoded.size - 1)
+    exact = decoded[after] == rows
+    t_before, t_after = times[decoded[before]], times[decoded[after]]
+    span = t_after - t_before
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight = np.where(span > 0, (times - t_before) / span, 0.0)
+    weight = np.clip(weight, 0.0, 1.0)
+    nearer = np.where(weight <= 0.5, before, after)
+    outside = (rows < decoded[0]) | (rows > decoded[-1])
+    gaps = np.diff(decoded, prepend=decoded[0] - 1).astype(np.float64)
+    arrays: list[pa.Array] = [
+        pa.array(rows, pa.int64()),
+        pa.array(times, pa.float64()),
+        pa.array(~exact, pa.bool_()),
+    ]
+    for entry in CORE_COLUMNS:
+        values = table.column(entry.name).combine_chunks()
+        if entry.dtype != "float64":
+            arrays.append(values.take(pa.array(nearer)))
+            continue
+        numbers = np.asarray(values.to_numpy(zero_copy_only=False), np.float64)
+        if entry.nullable:  # a change signal
+            level, whole = _change_levels(numbers, gaps)
+            filled = np.where(exact & whole[after], numbers[after], level[after])
+            filled[outside & ~exact] = np.nan
+        else:
+            filled = numbers[before] + weight * (numbers[after] - numbers[before])
+        mask = np.isnan(filled) if entry.nullable else None
+        arrays.append(pa.array(filled, entry.arrow_type, mask=mask))
+    return pa.Table.from_arrays(arrays, schema=table.schema)
 
 
 def people_models(faces: bool | None, cast: bool | None) -> tuple[bool, IdentityModel | None]:

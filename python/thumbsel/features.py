@@ -27,7 +27,6 @@ __all__ = [
     "FeatureExtractor",
     "default_batch_size",
     "extract_features",
-    "fill_skipped",
     "frame_features",
     "parallelism_disabled",
     "set_threads",
@@ -156,8 +155,9 @@ def extract_features(
     planes are still there: the people stage samples frames from it.
     ``span`` scores those frames only (:meth:`VideoSource.span_batches`;
     ``deblock=False`` skips the deblocking filter there).
-    ``fast`` (the stream's :meth:`~VideoSource.index`) is the fast pass: the
-    frames it skips get rows too, filled by :func:`fill_skipped`.
+    ``fast`` (the stream's :meth:`~VideoSource.index`) is the fast pass: only
+    the frames it decodes get rows (:func:`thumbsel.analysis.fill_skipped` adds
+    the others); progress still counts every frame of the title.
     """
     if batch_size is None:
         batch_size = default_batch_size(source.info.width, source.info.height)
@@ -193,94 +193,9 @@ def extract_features(
             rows = int(batch.index[-1]) + 1 if fast is not None else rows_done + len(batch)
             on_progress(rows - rows_done)
             rows_done = rows
-    table = pa.Table.from_batches(record_batches, schema=schema)
-    if fast is not None:
-        table = fill_skipped(table, source.row_times(fast))
-        if on_progress is not None and table.num_rows > rows_done:
-            on_progress(table.num_rows - rows_done)
-    return table
-
-
-SPIKE_RATIO = 3.0
-"""A change over a gap of skipped frames this many times its neighbours' per-frame
-level is kept whole on the frame after the gap (see :func:`fill_skipped`); the
-shot detector's own cut ratio."""
-
-
-def _change_levels(
-    change: npt.NDArray[np.float64], gaps: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    """Per decoded row: the per-frame level to give its gap, and whether its
-    change is a spike to keep whole on it."""
-    rate = change / gaps
-    previous = np.concatenate([[np.nan], rate[:-1]])
-    following = np.concatenate([rate[1:], [np.nan]])
-    neighbours = np.fmin(previous, following)
-    with np.errstate(invalid="ignore"):
-        whole = (gaps == 1) | (change > SPIKE_RATIO * neighbours)
-    level = np.where(whole, np.fmin(previous, following), rate)
-    level = np.where(np.isnan(level), rate, level)
-    return level, whole
-
-
-def fill_skipped(table: pa.Table, times: npt.NDArray[np.float64]) -> pa.Table:
-    """The rows of a fast pass (``table``, decoded frames only) for every frame of ``times``.
-
-    A skipped frame lies between two decoded ones, ``a`` before and ``b``
-    after. Measurements of the picture are interpolated in time between
-    them; hashes, histograms and whole-pixel counts come from the nearer one
-    (``a`` on a tie), since a mean of two hashes means nothing.
-
-    A change signal at ``b`` was measured across the whole gap of ``g``
-    frames. Steady motion changes about as much on each frame of the gap,
-    so each frame of it, ``b`` included, gets ``1/g`` of it: the local level
-    that the shot detector compares a cut with stays what a full pass sees.
-    A change far above its neighbours' levels (:data:`SPIKE_RATIO` times) is
-    one event, not motion (a cut): it stays whole on ``b``, so it is not
-    diluted away, and the gap's other frames get the neighbours' level.
-    Frames before the first decoded one or after the last copy it, their
-    change signals null. Rows keep ``frame`` and ``time`` of their own and
-    ``interpolated`` true.
-    """
-    total = len(times)
-    decoded = np.asarray(table.column("frame").to_numpy(), np.int64)
-    if decoded.size == total:
-        return table
-    if decoded.size == 0:
-        return table
-    rows = np.arange(total)
-    after = np.clip(np.searchsorted(decoded, rows, side="left"), 0, decoded.size - 1)
-    before = np.clip(np.searchsorted(decoded, rows, side="right") - 1, 0, decoded.size - 1)
-    exact = decoded[after] == rows
-    before = np.where(exact, after, before)
-    t_before, t_after = times[decoded[before]], times[decoded[after]]
-    span = t_after - t_before
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.where(span > 0, (times - t_before) / span, 0.0)
-    weight = np.clip(weight, 0.0, 1.0)
-    nearer = np.where(weight <= 0.5, before, after)
-    outside = (rows < decoded[0]) | (rows > decoded[-1])
-    gaps = np.diff(decoded, prepend=decoded[0] - 1).astype(np.float64)
-    arrays: list[pa.Array] = [
-        pa.array(rows, pa.int64()),
-        pa.array(times, pa.float64()),
-        pa.array(~exact, pa.bool_()),
-    ]
-    for entry in CORE_COLUMNS:
-        values = table.column(entry.name).combine_chunks()
-        if entry.dtype != "float64":
-            arrays.append(values.take(pa.array(nearer)))
-            continue
-        numbers = np.asarray(values.to_numpy(zero_copy_only=False), np.float64)
-        if entry.nullable:  # a change signal
-            level, whole = _change_levels(numbers, gaps)
-            filled = np.where(exact & whole[after], numbers[after], level[after])
-            filled[outside & ~exact] = np.nan
-        else:
-            filled = numbers[before] + weight * (numbers[after] - numbers[before])
-        mask = np.isnan(filled) if entry.nullable else None
-        arrays.append(pa.array(filled, entry.arrow_type, mask=mask))
-    return pa.Table.from_arrays(arrays, schema=table.schema)
+    if fast is not None and on_progress is not None and fast.frames > rows_done:
+        on_progress(fast.frames - rows_done)  # skipped frames after the last decoded one
+    return pa.Table.from_batches(record_batches, schema=schema)
 
 
 _BATCH_BYTES = 24 * 1024 * 1024
