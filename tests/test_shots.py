@@ -173,3 +173,39 @@ def test_fast_cuts_between_real_clips_are_all_found(
     found = [s.start_frame for s in detection.shots[1:]]
     _, false_cuts, missed = match_boundaries(found, cuts, tolerance=1)
     assert (false_cuts, missed) == (0, 0), f"found {found}, cuts {cuts}"
+
+
+def test_the_dissolve_ramp_is_the_least_squares_best_of_every_ramp() -> None:
+    # The fit solves every (start, end) at once from the normal equations; a
+    # brute force with numpy's lstsq, one ramp at a time, must agree.
+    from thumbsel.shots import _blend_ramp
+
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        n = 40
+        start, end = int(rng.integers(8, 18)), int(rng.integers(22, 32))
+        alpha = np.clip((np.arange(n) - start + 1) / (end - start + 1), 0, 1)
+        low, high = rng.uniform(0, 1, 4), rng.uniform(0, 1, 4)
+        levels = low + alpha[:, None] * (high - low) + rng.normal(0, 0.01, (n, 4))
+        measured = rng.uniform(size=n) > (0.4 if trial % 2 else 0.0)
+        outgoing, incoming = 4, 35
+        window = levels[outgoing : incoming + 1]
+        steps = np.abs(
+            np.median(levels[incoming : incoming + 3], axis=0)
+            - np.median(levels[outgoing - 2 : outgoing + 1], axis=0)
+        )
+        informative = steps >= 0.02
+        kept = measured[outgoing : incoming + 1]
+        observed = window[kept][:, informative] / steps[informative]
+        positions = np.arange(outgoing, incoming + 1)[kept]
+        best = None
+        for s in range(outgoing + 1, incoming):
+            for e in range(s + 1, incoming + 1):
+                a = np.clip((positions - s + 1) / (e - s + 1), 0.0, 1.0)
+                design = np.stack([1.0 - a, a], axis=1)
+                fitted, *_ = np.linalg.lstsq(design, observed, rcond=None)
+                error = float(np.square(observed - design @ fitted).sum())
+                if best is None or error < best[0]:
+                    best = (error, s, e)
+        assert best is not None
+        assert _blend_ramp(levels, outgoing, incoming, measured) == (best[1], best[2])

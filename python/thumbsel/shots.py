@@ -353,18 +353,39 @@ def _blend_ramp(
     kept = measured[outgoing : incoming + 1]
     observed = window[kept][:, informative] / steps[informative]
     positions = np.arange(outgoing, incoming + 1)[kept]
-    best: tuple[float, int, int] | None = None
-    for start in range(outgoing + 1, incoming):
-        for end in range(start + 1, incoming + 1):
-            # Frame start is the first mixed frame, end the first pure incoming one.
-            alpha = np.clip((positions - start + 1) / (end - start + 1), 0.0, 1.0)
-            # Least-squares levels for this ramp: the shots drift a little.
-            design = np.stack([1.0 - alpha, alpha], axis=1)
-            fitted, *_ = np.linalg.lstsq(design, observed, rcond=None)
-            error = float(np.square(observed - design @ fitted).sum())
-            if best is None or error < best[0]:
-                best = (error, start, end)
-    return None if best is None else (best[1], best[2])
+    # Every ramp at once, in the order (start, then end) that breaks ties.
+    starts, ends = np.triu_indices(incoming - outgoing, k=1)
+    starts, ends = starts + outgoing + 1, ends + outgoing + 1
+    keep = starts < incoming
+    starts, ends = starts[keep], ends[keep]
+    if not starts.size:
+        return None
+    # Frame start is the first mixed frame, end the first pure incoming one.
+    alpha = np.clip(
+        (positions[None, :] - starts[:, None] + 1) / (ends - starts + 1)[:, None], 0.0, 1.0
+    )
+    # Least-squares levels (the shots drift a little) of the design [1 - alpha,
+    # alpha], from its 2x2 normal equations.
+    rest = 1.0 - alpha
+    s_aa, s_ab, s_bb = (rest * rest).sum(1), (rest * alpha).sum(1), (alpha * alpha).sum(1)
+    a_y, b_y = rest @ observed, alpha @ observed
+    det = s_aa * s_bb - s_ab * s_ab
+    singular = det <= 1e-12 * np.maximum(s_aa * s_bb, 1e-300)
+    safe = np.where(singular, 1.0, det)[:, None]
+    outgoing_level = (s_bb[:, None] * a_y - s_ab[:, None] * b_y) / safe
+    incoming_level = (s_aa[:, None] * b_y - s_ab[:, None] * a_y) / safe
+    # All frames on one side of the ramp: the two columns sum to ones, so
+    # the fit is the mean.
+    mean = observed.mean(axis=0)
+    outgoing_level = np.where(singular[:, None], mean, outgoing_level)
+    incoming_level = np.where(singular[:, None], mean, incoming_level)
+    fitted = (
+        rest[:, :, None] * outgoing_level[:, None, :]
+        + alpha[:, :, None] * incoming_level[:, None, :]
+    )
+    errors = np.square(observed[None] - fitted).sum(axis=(1, 2))
+    best = int(np.argmin(errors))
+    return int(starts[best]), int(ends[best])
 
 
 def _merge_short(
