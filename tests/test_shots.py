@@ -178,7 +178,7 @@ def test_fast_cuts_between_real_clips_are_all_found(
 def test_the_dissolve_ramp_is_the_least_squares_best_of_every_ramp() -> None:
     # The fit solves every (start, end) at once from the normal equations; a
     # brute force with numpy's lstsq, one ramp at a time, must agree.
-    from thumbsel.shots import _blend_ramp
+    from thumbsel.shots import blend_ramp
 
     rng = np.random.default_rng(7)
     for trial in range(20):
@@ -208,4 +208,4 @@ def test_the_dissolve_ramp_is_the_least_squares_best_of_every_ramp() -> None:
                 if best is None or error < best[0]:
                     best = (error, s, e)
         assert best is not None
-        assert _blend_ramp(levels, outgoing, incoming, measured) == (best[1], best[2])
+        assert blend_ramp(levels, outgoing, incoming, measured) == (best[1], best[2])

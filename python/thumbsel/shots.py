@@ -39,6 +39,7 @@ __all__ = [
     "Shot",
     "ShotDetection",
     "ShotOptions",
+    "blend_ramp",
     "combined_change",
     "detect_shots",
 ]
@@ -318,7 +319,7 @@ def _detect_dissolves(
             low -= 1
         while high < min(n - 1, incoming + q) and not blocked[high + 1]:
             high += 1
-        span = _blend_ramp(frames.levels, low, high, frames.measured)
+        span = blend_ramp(frames.levels, low, high, frames.measured)
         if span is not None:
             start, end = span
             middle = start + (end - start) // 2
@@ -328,7 +329,7 @@ def _detect_dissolves(
     return dissolves
 
 
-def _blend_ramp(
+def blend_ramp(
     levels: FloatArray, outgoing: int, incoming: int, measured: npt.NDArray[np.bool_]
 ) -> tuple[int, int] | None:
     """The frames ``[start, end)`` of a cross-fade, from straight ramps in ``levels``.
