@@ -81,12 +81,7 @@ fn kernels(c: &mut Criterion) {
     grid.height = gh;
     grid.set_from_ycbcr(&plane, &neutral, &plane, ColorSpec::default());
     group.bench_function("grid_hashes_720p", |b| {
-        b.iter(|| {
-            (
-                thumbsel_core::hash::dhash(black_box(&grid.gray), gw, gh),
-                thumbsel_core::hash::phash(black_box(&grid.gray), gw, gh),
-            )
-        });
+        b.iter(|| thumbsel_core::hash::hashes(black_box(&grid.gray), gw, gh));
     });
     group.bench_function("grid_color_720p", |b| {
         b.iter(|| thumbsel_core::color::color_stats(black_box(&grid)));

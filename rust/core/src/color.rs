@@ -84,41 +84,80 @@ pub struct ColorStats {
 #[must_use]
 pub fn color_stats(grid: &Grid) -> ColorStats {
     let n = grid.red.len().max(1) as f64;
-    let (mut rg_sum, mut rg_sq, mut yb_sum, mut yb_sq, mut sat_sum) = (0f64, 0f64, 0f64, 0f64, 0f64);
-    let mut channel_sums = [0f64; 3];
-    for ((&r, &g), &b) in grid.red.iter().zip(&grid.green).zip(&grid.blue) {
-        channel_sums[0] += f64::from(r);
-        channel_sums[1] += f64::from(g);
-        channel_sums[2] += f64::from(b);
-        let rg = f64::from(r - g);
-        let yb = f64::from(0.5 * (r + g) - b);
-        rg_sum += rg;
-        rg_sq += rg * rg;
-        yb_sum += yb;
-        yb_sq += yb * yb;
-        let max = r.max(g).max(b);
-        let min = r.min(g).min(b);
-        if max > 0.0 {
-            sat_sum += f64::from((max - min) / max);
-        }
-    }
+    let [r_sum, g_sum, b_sum, rg_sum, rg_sq, yb_sum, yb_sq, sat_sum] = color_sums(&grid.red, &grid.green, &grid.blue);
     let (rg_mean, yb_mean) = (rg_sum / n, yb_sum / n);
     let rg_var = (rg_sq / n - rg_mean * rg_mean).max(0.0);
     let yb_var = (yb_sq / n - yb_mean * yb_mean).max(0.0);
     ColorStats {
         colorfulness: (rg_var + yb_var).sqrt() + 0.3 * (rg_mean * rg_mean + yb_mean * yb_mean).sqrt(),
         saturation: sat_sum / n,
-        mean_rgb: channel_sums.map(|sum| sum / n / 255.0),
+        mean_rgb: [r_sum, g_sum, b_sum].map(|sum| sum / n / 255.0),
     }
+}
+
+/// Lanes of the colour sums: each sum is kept as this many partial sums so
+/// the loop vectorises (the order of the additions differs from one running
+/// sum only in the last bits).
+const LANES: usize = 8;
+
+/// Sums of R, G, B, rg, rg², yb, yb² and HSV saturation over the pixels.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn color_sums(red: &[f32], green: &[f32], blue: &[f32]) -> [f64; 8] {
+    // Plain comparisons instead of `f32::max`, whose NaN rules stop the
+    // compiler from using vector max; grid levels are never NaN.
+    let larger = |a: f32, b: f32| if a > b { a } else { b };
+    let smaller = |a: f32, b: f32| if a < b { a } else { b };
+    let mut partial = [[0f64; LANES]; 8];
+    let mut add = |lane: usize, r: f32, g: f32, b: f32| {
+        let max = larger(larger(r, g), b);
+        let min = smaller(smaller(r, g), b);
+        let saturation = if max > 0.0 { (max - min) / max } else { 0.0 };
+        let rg = f64::from(r - g);
+        let yb = f64::from(0.5 * (r + g) - b);
+        partial[0][lane] += f64::from(r);
+        partial[1][lane] += f64::from(g);
+        partial[2][lane] += f64::from(b);
+        partial[3][lane] += rg;
+        partial[4][lane] += rg * rg;
+        partial[5][lane] += yb;
+        partial[6][lane] += yb * yb;
+        partial[7][lane] += f64::from(saturation);
+    };
+    let n = red.len().min(green.len()).min(blue.len());
+    let (red, green, blue) = (&red[..n], &green[..n], &blue[..n]);
+    let chunks = red
+        .chunks_exact(LANES)
+        .zip(green.chunks_exact(LANES))
+        .zip(blue.chunks_exact(LANES));
+    for ((r, g), b) in chunks {
+        let (r, g, b): (&[f32; LANES], &[f32; LANES], &[f32; LANES]) = (
+            r.try_into().expect("a whole chunk"),
+            g.try_into().expect("a whole chunk"),
+            b.try_into().expect("a whole chunk"),
+        );
+        for lane in 0..LANES {
+            add(lane, r[lane], g[lane], b[lane]);
+        }
+    }
+    for i in n - n % LANES..n {
+        add(0, red[i], green[i], blue[i]);
+    }
+    partial.map(|sums| sums.iter().sum())
 }
 
 /// Normalised 4x4x4 RGB histogram of a grid.
 #[must_use]
 pub fn color_histogram(grid: &Grid) -> [f32; HISTOGRAM_BINS] {
-    let mut counts = [0u32; HISTOGRAM_BINS];
+    // Neighbouring cells usually share a bin: four interleaved partial
+    // counts avoid the stall of bumping one counter twice in a row.
+    let mut partial = [[0u32; HISTOGRAM_BINS]; 4];
     let level = |v: f32| (to_level(v) as usize) >> 6;
-    for ((&r, &g), &b) in grid.red.iter().zip(&grid.green).zip(&grid.blue) {
-        counts[level(r) * 16 + level(g) * 4 + level(b)] += 1;
+    for (i, ((&r, &g), &b)) in grid.red.iter().zip(&grid.green).zip(&grid.blue).enumerate() {
+        partial[i % 4][level(r) * 16 + level(g) * 4 + level(b)] += 1;
+    }
+    let mut counts = [0u32; HISTOGRAM_BINS];
+    for (bin, count) in counts.iter_mut().enumerate() {
+        *count = partial.iter().map(|p| p[bin]).sum();
     }
     let n = grid.red.len().max(1) as f32;
     let mut out = [0f32; HISTOGRAM_BINS];

@@ -83,42 +83,59 @@ pub fn composition(
         }
     }
     let (mr, mg, mb) = (mr / n, mg / n, mb / n);
-    let at = |x: usize, y: usize| grid.gray[y * gw + x];
     // A bar's edge is the strongest gradient in a letterboxed frame; the
     // cells along a barred side are left out of the edge term.
     let (ex0, ey0) = (x0 + usize::from(x0 > 0), y0 + usize::from(y0 > 0));
     let (ex1, ey1) = (x1 - usize::from(x1 < gw), y1 - usize::from(y1 < gh));
     let mut saliency = vec![0f32; cw * ch];
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let i = y * gw + x;
-            let edge = if (ex0..ex1).contains(&x) && (ey0..ey1).contains(&y) {
-                magnitudes[i]
-            } else {
-                0.0
-            };
+    for (y, out) in (y0..y1).zip(saliency.chunks_exact_mut(cw)) {
+        let cells = y * gw + x0..y * gw + x1;
+        let (red, green, blue) = (
+            &grid.red[cells.clone()],
+            &grid.green[cells.clone()],
+            &grid.blue[cells.clone()],
+        );
+        for (o, ((&r, &g), &b)) in out.iter_mut().zip(red.iter().zip(green).zip(blue)) {
             // L1 colour distance from the mean: no square root per pixel.
-            let colour = ((grid.red[i] - mr).abs() + (grid.green[i] - mg).abs() + (grid.blue[i] - mb).abs()) / 765.0;
-            saliency[(y - y0) * cw + (x - x0)] = edge + COLOUR_WEIGHT * colour;
+            let colour = ((r - mr).abs() + (g - mg).abs() + (b - mb).abs()) / 765.0;
+            *o = COLOUR_WEIGHT * colour;
+        }
+        if (ey0..ey1).contains(&y) && ex0 < ex1 {
+            let edges = &magnitudes[y * gw + ex0..y * gw + ex1];
+            for (o, &edge) in out[ex0 - x0..ex1 - x0].iter_mut().zip(edges) {
+                *o += edge;
+            }
         }
     }
-    let total: f64 = saliency.iter().map(|&s| f64::from(s)).sum();
+    // The centroid and spread need only the saliency's row and column sums:
+    // sum s (fx - cx)^2 + (fy - cy)^2 splits into one sum over columns and
+    // one over rows, so no cell needs its position computed.
+    let mut columns = vec![0f64; cw];
+    let mut rows = vec![0f64; ch];
+    for (values, row) in saliency.chunks_exact(cw).zip(rows.iter_mut()) {
+        let mut sum = 0f64;
+        for (&s, column) in values.iter().zip(columns.iter_mut()) {
+            sum += f64::from(s);
+            *column += f64::from(s);
+        }
+        *row = sum;
+    }
+    let total: f64 = rows.iter().sum();
     let (mut cx, mut cy) = (0.5, 0.5);
     let mut spread = 0.0;
     if total > 0.0 {
-        let (mut sx, mut sy) = (0f64, 0f64);
-        for (i, &s) in saliency.iter().enumerate() {
-            let (fx, fy) = fraction(i % cw, cw, i / cw, ch);
-            sx += f64::from(s) * fx;
-            sy += f64::from(s) * fy;
-        }
-        cx = sx / total;
-        cy = sy / total;
-        let mut var = 0f64;
-        for (i, &s) in saliency.iter().enumerate() {
-            let (fx, fy) = fraction(i % cw, cw, i / cw, ch);
-            var += f64::from(s) * ((fx - cx).powi(2) + (fy - cy).powi(2));
-        }
+        let weighted = |sums: &[f64]| -> Vec<(f64, f64)> {
+            let n = sums.len() as f64;
+            sums.iter()
+                .enumerate()
+                .map(|(i, &s)| (s, (i as f64 + 0.5) / n))
+                .collect()
+        };
+        let (columns, rows) = (weighted(&columns), weighted(&rows));
+        cx = columns.iter().map(|&(s, f)| s * f).sum::<f64>() / total;
+        cy = rows.iter().map(|&(s, f)| s * f).sum::<f64>() / total;
+        let var = columns.iter().map(|&(s, f)| s * (f - cx).powi(2)).sum::<f64>()
+            + rows.iter().map(|&(s, f)| s * (f - cy).powi(2)).sum::<f64>();
         spread = (var / total).sqrt();
     }
     let nearest = [1.0 / 3.0, 2.0 / 3.0]
@@ -129,8 +146,9 @@ pub fn composition(
 
     let mut mirror = 0f64;
     for y in y0..y1 {
-        for x in 0..cw / 2 {
-            mirror += f64::from((at(x0 + x, y) - at(x1 - 1 - x, y)).abs());
+        let row = &grid.gray[y * gw + x0..y * gw + x1];
+        for (&left, &right) in row.iter().zip(row.iter().rev()).take(cw / 2) {
+            mirror += f64::from((left - right).abs());
         }
     }
     let pairs = (ch * (cw / 2)).max(1) as f64;
@@ -144,10 +162,6 @@ pub fn composition(
         symmetry,
         depth_of_field: depth_of_field(&saliency, (x0, y0, cw, ch), (gw, gh), sharpness_blocks),
     }
-}
-
-fn fraction(x: usize, w: usize, y: usize, h: usize) -> (f64, f64) {
-    ((x as f64 + 0.5) / w as f64, (y as f64 + 0.5) / h as f64)
 }
 
 /// Compare focus in the blocks holding the most saliency with the rest.

@@ -8,7 +8,7 @@ use crate::color::{color_histogram, color_stats, Grid, HISTOGRAM_BINS};
 use crate::composition::{composition, Composition};
 use crate::edges::{gradient_magnitudes, gradient_stats_of};
 use crate::frame::{ColorRange, ColorSpec, Plane, RgbFrame, Yuv420Frame};
-use crate::hash::{dhash, phash};
+use crate::hash::hashes;
 use crate::luma::{self, Bars};
 use crate::resize::{box_reduce_plane, box_reduce_rgb_and_gray, grid_size};
 
@@ -74,7 +74,7 @@ fn grid_features(
     let colors = color_stats(grid);
     let gradients = gradient_stats_of(magnitudes);
     let histogram = color_histogram(grid);
-    let p = phash(&grid.gray, grid.width, grid.height);
+    let (d, p) = hashes(&grid.gray, grid.width, grid.height);
     let features = FrameFeatures {
         brightness: stats.brightness,
         contrast: stats.contrast,
@@ -87,7 +87,7 @@ fn grid_features(
         colorfulness: colors.colorfulness,
         saturation: colors.saturation,
         mean_rgb: colors.mean_rgb,
-        dhash: dhash(&grid.gray, grid.width, grid.height),
+        dhash: d,
         phash: p,
         histogram,
         bars,
@@ -177,7 +177,13 @@ mod tests {
     /// A one-pixel checkerboard of levels `a` (where x + y is even) and `b`.
     fn checkerboard(width: usize, height: usize, a: u8, b: u8) -> Vec<u8> {
         (0..width * height)
-            .map(|i| if (i % width + i / width) % 2 == 0 { a } else { b })
+            .map(|i| {
+                if (i % width + i / width).is_multiple_of(2) {
+                    a
+                } else {
+                    b
+                }
+            })
             .collect()
     }
 

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use crate::resize::lanczos_resize;
+use crate::resize::{lanczos_resize_transposed, transpose};
 
 fn pack(bits: impl Iterator<Item = bool>) -> u64 {
     bits.fold(0u64, |acc, b| (acc << 1) | u64::from(b))
@@ -17,7 +17,21 @@ fn pack(bits: impl Iterator<Item = bool>) -> u64 {
 /// (imagehash's `pixels[:, 1:] > pixels[:, :-1]`).
 #[must_use]
 pub fn dhash(gray: &[f32], width: usize, height: usize) -> u64 {
-    let p = lanczos_resize(gray, width, height, 9, 8);
+    dhash_of_columns(&transpose(gray, width, height), width, height)
+}
+
+/// [`dhash`] and [`phash`] of one plane, which share its transposition.
+#[must_use]
+pub fn hashes(gray: &[f32], width: usize, height: usize) -> (u64, u64) {
+    let columns = transpose(gray, width, height);
+    (
+        dhash_of_columns(&columns, width, height),
+        phash_of_columns(&columns, width, height),
+    )
+}
+
+fn dhash_of_columns(columns: &[f64], width: usize, height: usize) -> u64 {
+    let p = lanczos_resize_transposed(columns, width, height, 9, 8);
     pack((0..8).flat_map(|r| {
         let row = &p[r * 9..(r + 1) * 9];
         (0..8).map(move |c| row[c + 1] > row[c])
@@ -43,7 +57,11 @@ fn dct_basis() -> &'static [[f64; 32]; 8] {
 /// coefficients, bit = coefficient > their median.
 #[must_use]
 pub fn phash(gray: &[f32], width: usize, height: usize) -> u64 {
-    let p = lanczos_resize(gray, width, height, 32, 32);
+    phash_of_columns(&transpose(gray, width, height), width, height)
+}
+
+fn phash_of_columns(columns: &[f64], width: usize, height: usize) -> u64 {
+    let p = lanczos_resize_transposed(columns, width, height, 32, 32);
     let basis = dct_basis();
     // Columns first (axis 0), then rows (axis 1), as imagehash calls SciPy.
     let mut vertical = [[0.0f64; 32]; 8];

@@ -5,7 +5,7 @@
 //! range through the histogram (256 operations) rather than per pixel.
 
 use crate::frame::{ColorRange, Plane};
-use crate::resize::{add_row, reduce_band, span};
+use crate::resize::{reduce_band, span, ColumnSpans};
 
 /// Luma at or below this full-range level counts as near-black (about 7%).
 pub const NEAR_BLACK_LEVEL: usize = 18;
@@ -100,7 +100,7 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
     let mut row_sums = Vec::with_capacity(height);
     let mut column_sums = vec![0u32; width];
     let mut band = vec![0u32; width];
-    let column_spans: Vec<(usize, usize)> = (0..gw).map(|j| span(j, width, gw)).collect();
+    let column_spans = ColumnSpans::new(width, gw);
     let mut laplacian = LaplacianSums::default();
     let block_edges: Vec<usize> = (0..=SHARPNESS_BLOCKS_X)
         .map(|j| j * width / SHARPNESS_BLOCKS_X)
@@ -127,8 +127,7 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
                     partial[0][p as usize] += 1;
                 }
             }
-            row_sums.push(row_sum(row));
-            add_row(&mut band, row);
+            row_sums.push(add_row_and_sum(&mut band, row));
             // The Laplacian of the row above needs this row too: reading it
             // now, while the three rows are in cache, saves a second pass.
             if y >= 2 && width >= 3 {
@@ -167,9 +166,16 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
     }
 }
 
+/// `acc += row`, element-wise, returning the row's sum: one read of the row
+/// for both the grid band and the bar detector's row means.
 #[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
-fn row_sum(row: &[u8]) -> u32 {
-    row.iter().map(|&p| u32::from(p)).sum()
+fn add_row_and_sum(acc: &mut [u32], row: &[u8]) -> u32 {
+    let mut sum = 0u32;
+    for (a, &p) in acc.iter_mut().zip(row) {
+        *a += u32::from(p);
+        sum += u32::from(p);
+    }
+    sum
 }
 
 /// Exposure statistics on the full-range scale, each in 0..=1 except entropy (bits).
@@ -272,12 +278,153 @@ pub fn rgb_to_gray(rgb: &[u8], out: &mut Vec<u8>) {
     rgb_row_to_gray(rgb, out);
 }
 
-/// [`rgb_to_gray`] of one row into `out` (one byte per pixel); compiled for
-/// AVX2 too, chosen at run time.
-#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+/// OpenCV's fixed-point weights of R, G and B (they sum to 2^15).
+const GRAY_WEIGHTS: [u32; 3] = [9798, 19235, 3735];
+
+/// [`rgb_to_gray`] of one row into `out` (one byte per pixel). With SSSE3
+/// (chosen at run time), 16 pixels at a time; the tail, and machines
+/// without it, one at a time. Both give the same bytes.
 pub(crate) fn rgb_row_to_gray(rgb: &[u8], out: &mut [u8]) {
+    split_rgb_row(rgb, out, None);
+}
+
+/// [`rgb_row_to_gray`], also writing the row's red, green and blue into
+/// `planes` (one byte per pixel each) when given: the vector kernel has
+/// them apart already, and planar rows reduce faster than interleaved ones.
+pub(crate) fn split_rgb_row(rgb: &[u8], gray: &mut [u8], mut planes: Option<[&mut [u8]; 3]>) {
+    let mut pixels = (rgb.len() / 3).min(gray.len());
+    if let Some(planes) = &planes {
+        pixels = planes.iter().map(|p| p.len()).fold(pixels, usize::min);
+    }
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("ssse3") {
+        let (rgb, gray) = (&rgb[..pixels * 3], &mut gray[..pixels]);
+        // SAFETY: the CPU has SSSE3 (checked above). The kernel reads and
+        // writes only within the slices it is given.
+        done = unsafe {
+            match &mut planes {
+                Some([r, g, b]) => gray_x86::split::<true>(rgb, gray, [&mut r[..], &mut g[..], &mut b[..]]),
+                None => gray_x86::split::<false>(rgb, gray, [&mut [], &mut [], &mut []]),
+            }
+        };
+    }
+    let rest = &rgb[done * 3..pixels * 3];
+    gray_scalar(rest, &mut gray[done..pixels]);
+    if let Some(planes) = &mut planes {
+        for (c, plane) in planes.iter_mut().enumerate() {
+            for (p, v) in rest.chunks_exact(3).zip(&mut plane[done..pixels]) {
+                *v = p[c];
+            }
+        }
+    }
+}
+
+fn gray_scalar(rgb: &[u8], out: &mut [u8]) {
+    let [wr, wg, wb] = GRAY_WEIGHTS;
     for (p, g) in rgb.chunks_exact(3).zip(out.iter_mut()) {
-        *g = ((u32::from(p[0]) * 9798 + u32::from(p[1]) * 19235 + u32::from(p[2]) * 3735 + (1 << 14)) >> 15) as u8;
+        *g = ((u32::from(p[0]) * wr + u32::from(p[1]) * wg + u32::from(p[2]) * wb + (1 << 14)) >> 15) as u8;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod gray_x86 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi32, _mm_loadu_si128, _mm_madd_epi16, _mm_or_si128, _mm_packs_epi32, _mm_packus_epi16,
+        _mm_set1_epi32, _mm_setr_epi8, _mm_setzero_si128, _mm_shuffle_epi8, _mm_srli_epi32, _mm_storeu_si128,
+        _mm_unpackhi_epi16, _mm_unpackhi_epi8, _mm_unpacklo_epi16, _mm_unpacklo_epi8,
+    };
+
+    use super::GRAY_WEIGHTS;
+
+    /// Byte positions of one channel of 16 packed RGB pixels within each of
+    /// the three 16-byte loads that hold them (-1: not in this load).
+    const fn channel_masks(channel: usize) -> [[i8; 16]; 3] {
+        let mut masks = [[-1i8; 16]; 3];
+        let mut pixel = 0;
+        while pixel < 16 {
+            let byte = 3 * pixel + channel;
+            masks[byte / 16][pixel] = (byte % 16) as i8;
+            pixel += 1;
+        }
+        masks
+    }
+
+    const MASKS: [[[i8; 16]; 3]; 3] = [channel_masks(0), channel_masks(1), channel_masks(2)];
+
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn mask(m: &[i8; 16]) -> __m128i {
+        _mm_setr_epi8(
+            m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15],
+        )
+    }
+
+    /// Gray of the first multiple of 16 pixels of the row, returning how many
+    /// pixels it wrote; with `SPLIT`, their red, green and blue into `planes`
+    /// too (which must then be as long as `gray`). Each pixel is
+    /// `(9798 R + 19235 G + 3735 B + 2^14) >> 15`, as two pairs of 16-bit
+    /// products summed in 32 bits (`pmaddwd`): exactly the scalar arithmetic.
+    #[target_feature(enable = "ssse3")]
+    pub(super) fn split<const SPLIT: bool>(rgb: &[u8], gray: &mut [u8], planes: [&mut [u8]; 3]) -> usize {
+        let [wr, wg, wb] = GRAY_WEIGHTS.map(|w| w as i32);
+        let red_green = _mm_set1_epi32((wg << 16) | wr);
+        let blue_round = _mm_set1_epi32(((1 << 14) << 16) | wb);
+        let ones = _mm_set1_epi32(0x0001_0001);
+        let zero = _mm_setzero_si128();
+        let mut blocks = (rgb.len() / 48).min(gray.len() / 16);
+        if SPLIT {
+            blocks = planes.iter().map(|p| p.len() / 16).fold(blocks, usize::min);
+        }
+        let [red, green, blue] = planes;
+        for i in 0..blocks {
+            let block = &rgb[48 * i..48 * (i + 1)];
+            // SAFETY: `block` holds 48 bytes, read as three unaligned 16-byte loads.
+            let loads = unsafe {
+                [
+                    _mm_loadu_si128(block.as_ptr().cast()),
+                    _mm_loadu_si128(block.as_ptr().add(16).cast()),
+                    _mm_loadu_si128(block.as_ptr().add(32).cast()),
+                ]
+            };
+            let channel = |c: usize| {
+                let part = |i: usize| _mm_shuffle_epi8(loads[i], mask(&MASKS[c][i]));
+                _mm_or_si128(_mm_or_si128(part(0), part(1)), part(2))
+            };
+            let (r, g, b) = (channel(0), channel(1), channel(2));
+            if SPLIT {
+                for (plane, v) in [&mut *red, &mut *green, &mut *blue].into_iter().zip([r, g, b]) {
+                    let dst = &mut plane[16 * i..16 * (i + 1)];
+                    // SAFETY: `dst` holds 16 bytes.
+                    unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), v) };
+                }
+            }
+            // Eight pixels at a time in 16 bits, four at a time in 32.
+            let half = |lo: bool| {
+                let widen = |v| {
+                    if lo {
+                        _mm_unpacklo_epi8(v, zero)
+                    } else {
+                        _mm_unpackhi_epi8(v, zero)
+                    }
+                };
+                let (r, g, b) = (widen(r), widen(g), widen(b));
+                let quarter = |lo: bool| {
+                    let (rg, b1) = if lo {
+                        (_mm_unpacklo_epi16(r, g), _mm_unpacklo_epi16(b, ones))
+                    } else {
+                        (_mm_unpackhi_epi16(r, g), _mm_unpackhi_epi16(b, ones))
+                    };
+                    let sum = _mm_add_epi32(_mm_madd_epi16(rg, red_green), _mm_madd_epi16(b1, blue_round));
+                    _mm_srli_epi32::<15>(sum)
+                };
+                _mm_packs_epi32(quarter(true), quarter(false))
+            };
+            let dst = &mut gray[16 * i..16 * (i + 1)];
+            // SAFETY: `dst` holds 16 bytes.
+            unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_packus_epi16(half(true), half(false))) };
+        }
+        blocks * 16
     }
 }
 
@@ -362,8 +509,7 @@ fn interior_row_block_sums(
 fn edge_sums(plane: &Plane<'_>) -> (i64, u64, u64) {
     let (width, height) = (plane.width(), plane.height());
     let (mut sum, mut sum_sq, mut count) = (0i64, 0u64, 0u64);
-    let mut add = |x: usize, y: usize| {
-        let l = laplacian_at(plane, x, y);
+    let mut add = |l: i64| {
         sum += l;
         sum_sq += (l * l) as u64;
         count += 1;
@@ -371,21 +517,41 @@ fn edge_sums(plane: &Plane<'_>) -> (i64, u64, u64) {
     if width < 3 || height < 3 {
         for y in 0..height {
             for x in 0..width {
-                add(x, y);
+                add(laplacian_at(plane, x, y));
             }
         }
-    } else {
-        for y in [0, height - 1] {
-            for x in 0..width {
-                add(x, y);
-            }
-        }
-        for y in 1..height - 1 {
-            add(0, y);
-            add(width - 1, y);
-        }
+        return (sum, sum_sq, count);
     }
-    (sum, sum_sq, count)
+    // Reflect-101 makes the row outside the top edge row 1, and the one
+    // below the bottom row h - 2; the same for the columns at either end.
+    let ends = |up: &[u8], mid: &[u8], down: &[u8]| -> [i64; 2] {
+        let at = |row: &[u8], x: usize| i64::from(row[x]);
+        let w = width - 1;
+        [
+            at(up, 0) + at(down, 0) + 2 * at(mid, 1) - 4 * at(mid, 0),
+            at(up, w) + at(down, w) + 2 * at(mid, w - 1) - 4 * at(mid, w),
+        ]
+    };
+    let mut interior = (0i64, 0u64, 0u64);
+    for (y, neighbour) in [(0, 1), (height - 1, height - 2)] {
+        let (mid, other) = (plane.row(y), plane.row(neighbour));
+        ends(other, mid, other).into_iter().for_each(&mut add);
+        let mut start = 1;
+        while start < width - 1 {
+            let end = (start + SEGMENT).min(width - 1);
+            let (s, q) = laplacian_segment(other, mid, other, start, end);
+            interior.0 += i64::from(s);
+            interior.1 += u64::from(q);
+            start = end;
+        }
+        interior.2 += (width - 2) as u64;
+    }
+    for y in 1..height - 1 {
+        ends(plane.row(y - 1), plane.row(y), plane.row(y + 1))
+            .into_iter()
+            .for_each(&mut add);
+    }
+    (sum + interior.0, sum_sq + interior.1, count + interior.2)
 }
 
 /// Variance of the 3x3 Laplacian `[0,1,0; 1,-4,1; 0,1,0]` over the whole
@@ -417,10 +583,74 @@ pub fn laplacian_variance(plane: &[u8], width: usize, height: usize) -> f64 {
     sums.variance()
 }
 
-/// Interior Laplacian sums over `start..end` of one row; written over plain
-/// slices so the compiler vectorises it.
-#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+/// Interior Laplacian sums over `start..end` of one row (at most
+/// [`SEGMENT`] pixels): with AVX2 (chosen at run time), 16 pixels at a time.
 fn laplacian_segment(up: &[u8], mid: &[u8], down: &[u8], start: usize, end: usize) -> (i32, u32) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked above); the kernel reads only
+        // within the slices it is given.
+        let (done, s, q) =
+            unsafe { laplacian_x86::sums_avx2(&up[start..end], &mid[start - 1..end + 1], &down[start..end]) };
+        let (s_rest, q_rest) = laplacian_segment_plain(up, mid, down, start + done, end);
+        return (s + s_rest, q + q_rest);
+    }
+    laplacian_segment_plain(up, mid, down, start, end)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod laplacian_x86 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi16, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepu8_epi16,
+        _mm256_extracti128_si256, _mm256_madd_epi16, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_slli_epi16,
+        _mm256_sub_epi16, _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_shuffle_epi32,
+    };
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn horizontal_sum(v: __m256i) -> i32 {
+        let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01_00_11_10>(v));
+        _mm_cvtsi128_si32(_mm_add_epi32(v, _mm_shuffle_epi32::<0b10_11_00_01>(v)))
+    }
+
+    /// Sums of the Laplacian and of its square over the first multiple of 16
+    /// pixels of a row segment, returning how many pixels that was. `up` and
+    /// `down` are the segment's rows above and below; `mid` is its row with
+    /// one more pixel at each end. The Laplacian is exact in 16 bits
+    /// (|l| <= 1020), and `pmaddwd` sums pairs of squares in 32 bits, so the
+    /// sums equal the plain loop's.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn sums_avx2(up: &[u8], mid: &[u8], down: &[u8]) -> (usize, i32, u32) {
+        let pixels = up.len().min(down.len()).min(mid.len().saturating_sub(2));
+        let blocks = pixels / 16;
+        let ones = _mm256_set1_epi16(1);
+        let (mut s, mut q) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for i in 0..blocks {
+            let at = 16 * i;
+            // SAFETY: each load reads 16 bytes within its slice: `at + 16 <=
+            // pixels`, and `mid` holds `pixels + 2` bytes.
+            let load = |row: &[u8], offset: usize| unsafe {
+                _mm256_cvtepu8_epi16(_mm_loadu_si128(row.as_ptr().add(offset).cast()))
+            };
+            let sides = _mm256_add_epi16(
+                _mm256_add_epi16(load(up, at), load(down, at)),
+                _mm256_add_epi16(load(mid, at), load(mid, at + 2)),
+            );
+            let l = _mm256_sub_epi16(sides, _mm256_slli_epi16::<2>(load(mid, at + 1)));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(l, ones));
+            q = _mm256_add_epi32(q, _mm256_madd_epi16(l, l));
+        }
+        // Each of q's eight lanes holds at most 4096 / 16 * 2 * 1020^2 < 2^31;
+        // their sum may pass 2^31, but adding wraps, so read as u32 it is exact.
+        (blocks * 16, horizontal_sum(s), horizontal_sum(q) as u32)
+    }
+}
+
+/// [`laplacian_segment`] one pixel at a time, over plain slices so the
+/// compiler vectorises what it can.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn laplacian_segment_plain(up: &[u8], mid: &[u8], down: &[u8], start: usize, end: usize) -> (i32, u32) {
     let (mut s, mut q) = (0i32, 0u32);
     let up = &up[start..end];
     let down = &down[start..end];
@@ -469,6 +699,34 @@ mod tests {
             let fast = laplacian_variance(&plane, w, h);
             let slow = naive_variance(&plane, w, h);
             assert!((fast - slow).abs() <= 1e-9 * slow.max(1.0), "{w}x{h}: {fast} vs {slow}");
+        }
+    }
+
+    #[test]
+    fn vector_laplacian_sums_are_exact_at_every_width_and_at_the_extreme() {
+        // Integer sums against the one-pixel-at-a-time loop: every width
+        // around the 16-pixel blocks on noise, and a 0/255 checkerboard a
+        // whole segment wide, where every |l| is 1020 and the square sum is
+        // near its 2^32 bound.
+        let checkerboard = |w: usize| -> Vec<u8> {
+            (0..3 * w)
+                .map(|i| if (i % w + i / w).is_multiple_of(2) { 0 } else { 255 })
+                .collect()
+        };
+        let mut cases: Vec<Vec<u8>> = (3..80)
+            .chain([4098, 4100])
+            .map(|w| pseudo_random(3 * w, w as u64))
+            .collect();
+        cases.push(checkerboard(SEGMENT + 2));
+        for rows in &cases {
+            let w = rows.len() / 3;
+            let (up, mid, down) = (&rows[..w], &rows[w..2 * w], &rows[2 * w..]);
+            let end = (w - 1).min(1 + SEGMENT);
+            assert_eq!(
+                laplacian_segment(up, mid, down, 1, end),
+                laplacian_segment_plain(up, mid, down, 1, end),
+                "width {w}"
+            );
         }
     }
 
@@ -547,5 +805,26 @@ mod tests {
         rgb_to_gray(&[255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255], &mut out);
         // cv2.cvtColor of pure R, G, B, white.
         assert_eq!(out, vec![76, 150, 29, 255]);
+    }
+
+    #[test]
+    fn the_vector_gray_equals_the_scalar_one() {
+        // Every length from empty to past three blocks (so each tail size),
+        // on noise and on the extremes of every channel.
+        let noise = pseudo_random(3 * 70, 5);
+        let extremes: Vec<u8> = (0..3 * 70)
+            .map(|i| if (i / 3 + i % 3) % 2 == 0 { 255 } else { 0 })
+            .collect();
+        let ramp: Vec<u8> = (0..3 * 256).map(|i| (i / 3) as u8).collect();
+        for data in [&noise, &extremes, &ramp] {
+            for pixels in (0..=70).chain([256]) {
+                let Some(rgb) = data.get(..3 * pixels) else { continue };
+                let mut fast = vec![0u8; pixels];
+                let mut slow = vec![0u8; pixels];
+                rgb_row_to_gray(rgb, &mut fast);
+                gray_scalar(rgb, &mut slow);
+                assert_eq!(fast, slow, "{pixels} pixels");
+            }
+        }
     }
 }

@@ -46,7 +46,11 @@ pub(crate) fn span(i: usize, src: usize, out: usize) -> (usize, usize) {
 
 /// Area-average `channels`-interleaved 8-bit `src` (`sw x sh`, packed rows)
 /// to `ow x oh`, writing channel `c` into `out[c]` as floats.
+///
+/// # Panics
+/// With more than 4 channels (gray, RGB and RGBA are what frames have).
 pub fn box_reduce(src: &[u8], sw: usize, sh: usize, channels: usize, ow: usize, oh: usize, out: &mut [Vec<f32>]) {
+    assert!(channels <= 4, "box_reduce takes at most 4 channels, not {channels}");
     debug_assert_eq!(src.len(), sw * sh * channels);
     let row_len = sw * channels;
     box_reduce_rows(|y| &src[y * row_len..(y + 1) * row_len], sw, sh, channels, ow, oh, out);
@@ -54,8 +58,9 @@ pub fn box_reduce(src: &[u8], sw: usize, sh: usize, channels: usize, ow: usize, 
 
 /// [`box_reduce`] of packed RGB to the grid, and its gray (OpenCV's
 /// `RGB2GRAY`, [`crate::luma::rgb_to_gray`]) into `gray`, in one pass: each
-/// row is converted while it is still in cache from the reduction, instead of
-/// the frame being read from memory twice.
+/// row is converted while it is in cache, and split into planar red, green
+/// and blue rows on the way (which reduce faster than interleaved ones),
+/// instead of the frame being read from memory twice.
 pub fn box_reduce_rgb_and_gray(
     src: &[u8],
     sw: usize,
@@ -68,25 +73,38 @@ pub fn box_reduce_rgb_and_gray(
     debug_assert_eq!(src.len(), sw * sh * 3);
     gray.clear();
     gray.resize(sw * sh, 0);
+    for plane in out.iter_mut().take(3) {
+        plane.clear();
+        plane.resize(ow * oh, 0.0);
+    }
     let row_len = sw * 3;
+    let columns = ColumnSpans::new(sw, ow);
+    let mut split = vec![0u8; 3 * sw];
+    let mut acc = vec![0u32; 3 * sw];
     let mut converted = 0;
-    box_reduce_rows(
-        |y| {
-            let row = &src[y * row_len..(y + 1) * row_len];
-            // Rows come in order, each once, when the grid is no taller than the frame.
-            if y == converted {
-                crate::luma::rgb_row_to_gray(row, &mut gray[y * sw..(y + 1) * sw]);
-                converted += 1;
+    for i in 0..oh {
+        let (r0, r1) = span(i, sh, oh);
+        acc.iter_mut().for_each(|a| *a = 0);
+        for y in r0..r1 {
+            let (red, rest) = split.split_at_mut(sw);
+            let (green, blue) = rest.split_at_mut(sw);
+            // Rows come in order, each once, when the grid is no taller than
+            // the frame; a taller grid repeats rows, already converted.
+            let target: &mut [u8] = if y == converted {
+                &mut gray[y * sw..(y + 1) * sw]
+            } else {
+                &mut vec![0; sw]
+            };
+            crate::luma::split_rgb_row(&src[y * row_len..(y + 1) * row_len], target, Some([red, green, blue]));
+            converted = converted.max(y + 1);
+            for (a, plane) in acc.chunks_exact_mut(sw).zip(split.chunks_exact(sw)) {
+                add_row(a, plane);
             }
-            row
-        },
-        sw,
-        sh,
-        3,
-        ow,
-        oh,
-        out,
-    );
+        }
+        for (a, plane) in acc.chunks_exact(sw).zip(out.iter_mut()) {
+            reduce_band(a, r1 - r0, 1, &columns, i * ow, std::slice::from_mut(plane));
+        }
+    }
     if converted < sh {
         crate::luma::rgb_row_to_gray(&src[converted * row_len..], &mut gray[converted * sw..]);
     }
@@ -113,7 +131,7 @@ fn box_reduce_rows<'a>(
         plane.resize(ow * oh, 0.0);
     }
     let mut acc = vec![0u32; sw * channels];
-    let column_spans: Vec<(usize, usize)> = (0..ow).map(|j| span(j, sw, ow)).collect();
+    let column_spans = ColumnSpans::new(sw, ow);
     for i in 0..oh {
         let (r0, r1) = span(i, sh, oh);
         acc.iter_mut().for_each(|a| *a = 0);
@@ -124,21 +142,84 @@ fn box_reduce_rows<'a>(
     }
 }
 
+/// The source columns of each output cell, and how many there are (as
+/// floats, ready to divide by).
+pub(crate) struct ColumnSpans {
+    spans: Vec<(usize, usize)>,
+    widths: Vec<f32>,
+    /// The width every cell has, when the output divides the source.
+    uniform: Option<usize>,
+}
+
+impl ColumnSpans {
+    pub(crate) fn new(src: usize, out: usize) -> Self {
+        let spans: Vec<(usize, usize)> = (0..out).map(|j| span(j, src, out)).collect();
+        let widths = spans.iter().map(|&(c0, c1)| (c1 - c0) as f32).collect();
+        let uniform = (out > 0 && src.is_multiple_of(out)).then_some(src / out);
+        Self { spans, widths, uniform }
+    }
+}
+
+/// Cell totals when every cell is `K` columns wide (the usual case: the grid
+/// factor divides the frame), `K` known when compiling so each cell's sum is
+/// a few vector adds instead of a loop.
+fn uniform_totals<const K: usize>(acc: &[u32], cells: &mut [f32]) {
+    for (cell, chunk) in cells.iter_mut().zip(acc.chunks_exact(K)) {
+        let chunk: &[u32; K] = chunk.try_into().expect("a whole cell");
+        *cell = chunk.iter().sum::<u32>() as f32;
+    }
+}
+
 /// Average an accumulated band of `rows` rows into output row starting at `offset`.
 pub(crate) fn reduce_band(
     acc: &[u32],
     rows: usize,
     channels: usize,
-    column_spans: &[(usize, usize)],
+    columns: &ColumnSpans,
     offset: usize,
     out: &mut [Vec<f32>],
 ) {
-    for (j, &(c0, c1)) in column_spans.iter().enumerate() {
-        let count = (rows * (c1 - c0)) as f32;
-        for (c, plane) in out.iter_mut().enumerate().take(channels) {
-            let total: u32 = (c0..c1).map(|x| acc[x * channels + c]).sum();
-            plane[offset + j] = total as f32 / count;
+    let n = columns.spans.len();
+    // The totals first (one slice per cell), divided below, all cells at once.
+    if channels == 1 {
+        let cells = &mut out[0][offset..offset + n];
+        match columns.uniform {
+            Some(2) => uniform_totals::<2>(acc, cells),
+            Some(4) => uniform_totals::<4>(acc, cells),
+            Some(6) => uniform_totals::<6>(acc, cells),
+            Some(8) => uniform_totals::<8>(acc, cells),
+            Some(12) => uniform_totals::<12>(acc, cells),
+            _ => {
+                for (cell, &(c0, c1)) in cells.iter_mut().zip(&columns.spans) {
+                    *cell = acc[c0..c1].iter().sum::<u32>() as f32;
+                }
+            }
         }
+    } else {
+        for (j, &(c0, c1)) in columns.spans.iter().enumerate() {
+            let mut totals = [0u32; 4];
+            for pixel in acc[c0 * channels..c1 * channels].chunks_exact(channels) {
+                for (t, &v) in totals.iter_mut().zip(pixel) {
+                    *t += v;
+                }
+            }
+            for (plane, &t) in out.iter_mut().zip(&totals).take(channels) {
+                plane[offset + j] = t as f32;
+            }
+        }
+    }
+    for plane in out.iter_mut().take(channels) {
+        divide_cells(&mut plane[offset..offset + n], &columns.widths, rows as f32);
+    }
+}
+
+/// Each cell's total over its pixel count, as one vectorised loop of exact
+/// IEEE divisions (the same bits as dividing cell by cell: the counts are
+/// small integers, exact in `f32`).
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn divide_cells(cells: &mut [f32], widths: &[f32], rows: f32) {
+    for (cell, &width) in cells.iter_mut().zip(widths) {
+        *cell /= rows * width;
     }
 }
 
@@ -217,29 +298,73 @@ fn cached_coefficients(src: usize, out: usize) -> Coefficients {
 /// (as Pillow does), rounded and clamped to 8-bit levels like a Pillow `L` image.
 #[must_use]
 pub fn lanczos_resize(src: &[f32], sw: usize, sh: usize, ow: usize, oh: usize) -> Vec<f64> {
-    let horizontal = cached_coefficients(sw, ow);
-    let vertical = cached_coefficients(sh, oh);
-    let round8 = |v: f64| (v.clamp(0.0, 255.0) + 0.5).floor();
-    let mut tmp = vec![0.0f64; ow * sh];
-    for y in 0..sh {
-        let row = &src[y * sw..(y + 1) * sw];
-        for (x, (lo, w)) in horizontal.iter().enumerate() {
-            let v: f64 = w.iter().zip(&row[*lo..]).map(|(w, &p)| w * f64::from(p)).sum();
-            tmp[y * ow + x] = round8(v);
-        }
-    }
-    let mut out = vec![0.0f64; ow * oh];
-    for (y, (lo, w)) in vertical.iter().enumerate() {
-        let dst = &mut out[y * ow..(y + 1) * ow];
-        for (k, w) in w.iter().enumerate() {
-            let src_row = &tmp[(lo + k) * ow..(lo + k + 1) * ow];
-            for (d, &s) in dst.iter_mut().zip(src_row) {
-                *d += w * s;
+    lanczos_resize_transposed(&transpose(src, sw, sh), sw, sh, ow, oh)
+}
+
+/// The `sw x sh` plane `src` as `f64`, column by column (`sh` values per column).
+#[must_use]
+pub fn transpose(src: &[f32], sw: usize, sh: usize) -> Vec<f64> {
+    // In tiles, so the strided writes stay within a few cache lines.
+    const TILE: usize = 8;
+    let mut columns = vec![0.0f64; sw * sh];
+    for y0 in (0..sh).step_by(TILE) {
+        for x0 in (0..sw).step_by(TILE) {
+            for y in y0..(y0 + TILE).min(sh) {
+                for x in x0..(x0 + TILE).min(sw) {
+                    columns[x * sh + y] = f64::from(src[y * sw + x]);
+                }
             }
         }
-        dst.iter_mut().for_each(|d| *d = round8(*d));
+    }
+    columns
+}
+
+/// [`lanczos_resize`] of a plane already [`transpose`]d. The horizontal pass
+/// runs on the columns, so that both passes add whole rows, weight by
+/// weight: each output still sums its taps in order (the same bits as a dot
+/// product per pixel), but a row at a time vectorises where a chain of
+/// dependent adds per pixel cannot.
+#[must_use]
+pub fn lanczos_resize_transposed(columns: &[f64], sw: usize, sh: usize, ow: usize, oh: usize) -> Vec<f64> {
+    let horizontal = cached_coefficients(sw, ow);
+    let vertical = cached_coefficients(sh, oh);
+    let filtered = convolve_rows(columns, sh, &horizontal);
+    let mut tmp = vec![0.0f64; ow * sh];
+    for (x, column) in filtered.chunks_exact(sh).enumerate() {
+        for (y, &v) in column.iter().enumerate() {
+            tmp[y * ow + x] = v;
+        }
+    }
+    convolve_rows(&tmp, ow, &vertical)
+}
+
+/// Output row `i` is the sum of `src`'s rows `lo..` weighted by taps `i`,
+/// rounded and clamped to 8-bit levels.
+fn convolve_rows(src: &[f64], width: usize, taps: &[(usize, Vec<f64>)]) -> Vec<f64> {
+    let mut out = vec![0.0f64; width * taps.len()];
+    for (dst, (lo, weights)) in out.chunks_exact_mut(width).zip(taps) {
+        for (k, &w) in weights.iter().enumerate() {
+            add_scaled(dst, &src[(lo + k) * width..(lo + k + 1) * width], w);
+        }
+        round_to_levels(dst);
     }
     out
+}
+
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn add_scaled(dst: &mut [f64], src: &[f64], w: f64) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += w * s;
+    }
+}
+
+/// Round half up and clamp to 0..=255. The value truncated is at least 0.5,
+/// where truncating is flooring; unlike `floor` (a libm call) it vectorises.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn round_to_levels(values: &mut [f64]) {
+    for v in values {
+        *v = f64::from((v.clamp(0.0, 255.0) + 0.5) as u32);
+    }
 }
 
 #[cfg(test)]
