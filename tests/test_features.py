@@ -82,15 +82,33 @@ def test_colour_and_exposure_match_numpy_definitions(bikes_rgb: np.ndarray) -> N
         colorfulness = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
         # Measured on the area-averaged analysis grid: fine texture averages out a little.
         assert ours["colorfulness"][i] == pytest.approx(colorfulness, rel=0.05)
+        assert ours["histogram"][i].sum() == pytest.approx(1.0, abs=1e-5)
+    assert_exposure_of_every_row(frames, ours)
+
+
+def assert_exposure_of_every_row(frames: np.ndarray, ours: dict[str, np.ndarray]) -> None:
+    """The histogram reads 180 rows of the frame (every 4th at 720p); the
+    exposure statistics stay within the bounds the Rust docs state
+    (``HISTOGRAM_ROWS``) of those of every row."""
+    for i, rgb in enumerate(frames):
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
-        # The histogram samples every second row.
-        assert ours["brightness"][i] == pytest.approx(gray.mean() / 255, abs=0.005)
-        assert ours["contrast"][i] == pytest.approx(gray.std() / 255, abs=0.005)
-        assert ours["dark_fraction"][i] == pytest.approx((gray <= 18).mean(), abs=0.01)
+        assert ours["brightness"][i] == pytest.approx(gray.mean() / 255, abs=0.002)
+        assert ours["contrast"][i] == pytest.approx(gray.std() / 255, abs=0.002)
+        assert ours["dark_fraction"][i] == pytest.approx((gray <= 18).mean(), abs=0.002)
+        assert ours["bright_fraction"][i] == pytest.approx((gray >= 240).mean(), abs=0.002)
         counts = np.bincount(gray.astype(int).ravel(), minlength=256) / gray.size
         entropy = -(counts[counts > 0] * np.log2(counts[counts > 0])).sum()
-        assert ours["entropy"][i] == pytest.approx(entropy, abs=0.05)
-        assert ours["histogram"][i].sum() == pytest.approx(1.0, abs=1e-5)
+        assert ours["entropy"][i] == pytest.approx(entropy, abs=0.01)
+
+
+def test_exposure_of_sampled_rows_on_720p_and_on_old_film(bunny: Path) -> None:
+    from conftest import footage
+
+    bunny_frames = decode_rgb(bunny)[::4]
+    assert bunny_frames.shape[1] == 720
+    assert_exposure_of_every_row(bunny_frames, thumbsel.frame_features(bunny_frames))
+    chaplin = decode_rgb(footage("chaplin-bw.mp4"))[::6]
+    assert_exposure_of_every_row(chaplin, thumbsel.frame_features(chaplin))
 
 
 def test_cut_score_peaks_at_the_known_cuts(bikes_frames: thumbsel.FrameTable) -> None:

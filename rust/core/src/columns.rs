@@ -10,7 +10,7 @@ use crate::features::FrameFeatures;
 /// output changes (a new column, a changed definition, a different rounding),
 /// so a frame table saved by another version can be refused instead of being
 /// silently mixed with new measurements.
-pub const FEATURES_VERSION: u32 = 1;
+pub const FEATURES_VERSION: u32 = 2;
 
 /// Element type of a column, as numpy and Arrow name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
