@@ -307,8 +307,12 @@ def _detect_dissolves(
         # Mixing two pictures lowers the contrast in the middle (the
         # variance of a blend is below the mean of its parts); motion
         # within one shot does not.
+        # The dip is looked for over all the group's centres, not at its
+        # middle alone: a run can be cut short or split when an end frame
+        # moves (or, in a fast pass, takes its neighbour's hash), and its
+        # middle is then off the blend's.
         ends_contrast = 0.5 * (frames.contrast[outgoing] + frames.contrast[incoming])
-        if frames.contrast[middle] > options.dissolve_contrast_dip * ends_contrast:
+        if frames.contrast[first : last + 1].min() > options.dissolve_contrast_dip * ends_contrast:
             continue
         strength = float(across_bits[group].max()) / 64.0
         # The centre is known to a frame or two only (a fast pass's hashes are
