@@ -310,16 +310,35 @@ pub(crate) fn split_rgb_row(rgb: &[u8], gray: &mut [u8], mut planes: Option<[&mu
     }
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("ssse3") {
-        let (rgb, gray) = (&rgb[..pixels * 3], &mut gray[..pixels]);
-        // SAFETY: the CPU has SSSE3 (checked above). The kernel reads and
-        // writes only within the slices it is given.
-        done = unsafe {
-            match &mut planes {
-                Some([r, g, b]) => gray_x86::split::<true>(rgb, gray, [&mut r[..], &mut g[..], &mut b[..]]),
-                None => gray_x86::split::<false>(rgb, gray, [&mut [], &mut [], &mut []]),
+    {
+        // 32 pixels at a time with AVX2, then 16 with SSSE3, then one by one.
+        type Kernel = unsafe fn(&[u8], &mut [u8], [&mut [u8]; 3]) -> usize;
+        let kernels: [(bool, Kernel, Kernel); 2] = [
+            (
+                is_x86_feature_detected!("avx2"),
+                gray_x86::split_avx2::<true>,
+                gray_x86::split_avx2::<false>,
+            ),
+            (
+                is_x86_feature_detected!("ssse3"),
+                gray_x86::split::<true>,
+                gray_x86::split::<false>,
+            ),
+        ];
+        for (available, with_planes, gray_only) in kernels {
+            if !available {
+                continue;
             }
-        };
+            let (rgb, gray) = (&rgb[done * 3..pixels * 3], &mut gray[done..pixels]);
+            // SAFETY: the CPU has the kernel's features (checked above). The
+            // kernels read and write only within the slices they are given.
+            done += unsafe {
+                match &mut planes {
+                    Some([r, g, b]) => with_planes(rgb, gray, [&mut r[done..], &mut g[done..], &mut b[done..]]),
+                    None => gray_only(rgb, gray, [&mut [], &mut [], &mut []]),
+                }
+            };
+        }
     }
     let rest = &rgb[done * 3..pixels * 3];
     gray_scalar(rest, &mut gray[done..pixels]);
@@ -345,6 +364,12 @@ mod gray_x86 {
         __m128i, _mm_add_epi32, _mm_loadu_si128, _mm_madd_epi16, _mm_or_si128, _mm_packs_epi32, _mm_packus_epi16,
         _mm_set1_epi32, _mm_setr_epi8, _mm_setzero_si128, _mm_shuffle_epi8, _mm_srli_epi32, _mm_storeu_si128,
         _mm_unpackhi_epi16, _mm_unpackhi_epi8, _mm_unpacklo_epi16, _mm_unpacklo_epi8,
+    };
+    use std::arch::x86_64::{
+        _mm256_add_epi32, _mm256_broadcastsi128_si256, _mm256_madd_epi16, _mm256_or_si256, _mm256_packs_epi32,
+        _mm256_packus_epi16, _mm256_set1_epi32, _mm256_set_m128i, _mm256_setzero_si256, _mm256_shuffle_epi8,
+        _mm256_srli_epi32, _mm256_storeu_si256, _mm256_unpackhi_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi16,
+        _mm256_unpacklo_epi8,
     };
 
     use super::GRAY_WEIGHTS;
@@ -437,6 +462,73 @@ mod gray_x86 {
             unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_packus_epi16(half(true), half(false))) };
         }
         blocks * 16
+    }
+
+    /// [`split`] 32 pixels at a time: each 128-bit lane of the AVX2
+    /// registers does what one SSSE3 register does, on pixels 0-15 and
+    /// 16-31 of the block, so every in-lane step is the same and the results
+    /// come out in order.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn split_avx2<const SPLIT: bool>(rgb: &[u8], gray: &mut [u8], planes: [&mut [u8]; 3]) -> usize {
+        let [wr, wg, wb] = GRAY_WEIGHTS.map(|w| w as i32);
+        let red_green = _mm256_set1_epi32((wg << 16) | wr);
+        let blue_round = _mm256_set1_epi32(((1 << 14) << 16) | wb);
+        let ones = _mm256_set1_epi32(0x0001_0001);
+        let zero = _mm256_setzero_si256();
+        let mut blocks = (rgb.len() / 96).min(gray.len() / 32);
+        if SPLIT {
+            blocks = planes.iter().map(|p| p.len() / 32).fold(blocks, usize::min);
+        }
+        let [red, green, blue] = planes;
+        for i in 0..blocks {
+            let block = &rgb[96 * i..96 * (i + 1)];
+            // SAFETY: `block` holds 96 bytes: pixels 0-15 in bytes 0-47 and
+            // 16-31 in bytes 48-95, each read as three unaligned 16-byte loads.
+            let loads = unsafe {
+                let at = |offset: usize| _mm_loadu_si128(block.as_ptr().add(offset).cast());
+                [
+                    _mm256_set_m128i(at(48), at(0)),
+                    _mm256_set_m128i(at(64), at(16)),
+                    _mm256_set_m128i(at(80), at(32)),
+                ]
+            };
+            let channel = |c: usize| {
+                let part = |i: usize| _mm256_shuffle_epi8(loads[i], _mm256_broadcastsi128_si256(mask(&MASKS[c][i])));
+                _mm256_or_si256(_mm256_or_si256(part(0), part(1)), part(2))
+            };
+            let (r, g, b) = (channel(0), channel(1), channel(2));
+            if SPLIT {
+                for (plane, v) in [&mut *red, &mut *green, &mut *blue].into_iter().zip([r, g, b]) {
+                    let dst = &mut plane[32 * i..32 * (i + 1)];
+                    // SAFETY: `dst` holds 32 bytes.
+                    unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), v) };
+                }
+            }
+            let half = |lo: bool| {
+                let widen = |v| {
+                    if lo {
+                        _mm256_unpacklo_epi8(v, zero)
+                    } else {
+                        _mm256_unpackhi_epi8(v, zero)
+                    }
+                };
+                let (r, g, b) = (widen(r), widen(g), widen(b));
+                let quarter = |lo: bool| {
+                    let (rg, b1) = if lo {
+                        (_mm256_unpacklo_epi16(r, g), _mm256_unpacklo_epi16(b, ones))
+                    } else {
+                        (_mm256_unpackhi_epi16(r, g), _mm256_unpackhi_epi16(b, ones))
+                    };
+                    let sum = _mm256_add_epi32(_mm256_madd_epi16(rg, red_green), _mm256_madd_epi16(b1, blue_round));
+                    _mm256_srli_epi32::<15>(sum)
+                };
+                _mm256_packs_epi32(quarter(true), quarter(false))
+            };
+            let dst = &mut gray[32 * i..32 * (i + 1)];
+            // SAFETY: `dst` holds 32 bytes.
+            unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), _mm256_packus_epi16(half(true), half(false))) };
+        }
+        blocks * 32
     }
 }
 
@@ -836,6 +928,15 @@ mod tests {
                 rgb_row_to_gray(rgb, &mut fast);
                 gray_scalar(rgb, &mut slow);
                 assert_eq!(fast, slow, "{pixels} pixels");
+                let mut split_gray = vec![0u8; pixels];
+                let mut planes = vec![vec![0u8; pixels]; 3];
+                let [r, g, b] = &mut planes[..] else { unreachable!() };
+                split_rgb_row(rgb, &mut split_gray, Some([r, g, b]));
+                assert_eq!(split_gray, slow, "{pixels} pixels, split");
+                for (c, plane) in planes.iter().enumerate() {
+                    let channel: Vec<u8> = rgb.chunks_exact(3).map(|p| p[c]).collect();
+                    assert_eq!(plane, &channel, "{pixels} pixels, channel {c}");
+                }
             }
         }
     }

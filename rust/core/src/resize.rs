@@ -80,11 +80,22 @@ pub fn box_reduce_rgb_and_gray(
     let row_len = sw * 3;
     let columns = ColumnSpans::new(sw, ow);
     let mut split = vec![0u8; 3 * sw];
-    let mut acc = vec![0u32; 3 * sw];
+    // A band of at most 257 rows sums to at most 65,535 per column: 16-bit
+    // sums then take half the vector work of 32-bit ones (so far beyond any
+    // real frame's band that the 32-bit path is for odd shapes only).
+    let tallest = (0..oh)
+        .map(|i| span(i, sh, oh))
+        .map(|(r0, r1)| r1 - r0)
+        .max()
+        .unwrap_or(0);
+    let narrow = tallest <= usize::from(u16::MAX) / 255;
+    let mut acc16 = vec![0u16; if narrow { 3 * sw } else { 0 }];
+    let mut acc = vec![0u32; if narrow { 0 } else { 3 * sw }];
     let mut converted = 0;
     for i in 0..oh {
         let (r0, r1) = span(i, sh, oh);
         acc.iter_mut().for_each(|a| *a = 0);
+        acc16.iter_mut().for_each(|a| *a = 0);
         for y in r0..r1 {
             let (red, rest) = split.split_at_mut(sw);
             let (green, blue) = rest.split_at_mut(sw);
@@ -97,12 +108,23 @@ pub fn box_reduce_rgb_and_gray(
             };
             crate::luma::split_rgb_row(&src[y * row_len..(y + 1) * row_len], target, Some([red, green, blue]));
             converted = converted.max(y + 1);
-            for (a, plane) in acc.chunks_exact_mut(sw).zip(split.chunks_exact(sw)) {
-                add_row(a, plane);
+            if narrow {
+                for (a, plane) in acc16.chunks_exact_mut(sw).zip(split.chunks_exact(sw)) {
+                    add_row_u16(a, plane);
+                }
+            } else {
+                for (a, plane) in acc.chunks_exact_mut(sw).zip(split.chunks_exact(sw)) {
+                    add_row(a, plane);
+                }
             }
         }
-        for (a, plane) in acc.chunks_exact(sw).zip(out.iter_mut()) {
-            reduce_band(a, r1 - r0, 1, &columns, i * ow, std::slice::from_mut(plane));
+        for (c, plane) in out.iter_mut().take(3).enumerate() {
+            let planes = std::slice::from_mut(plane);
+            if narrow {
+                reduce_band(&acc16[c * sw..(c + 1) * sw], r1 - r0, 1, &columns, i * ow, planes);
+            } else {
+                reduce_band(&acc[c * sw..(c + 1) * sw], r1 - r0, 1, &columns, i * ow, planes);
+            }
         }
     }
     if converted < sh {
@@ -163,16 +185,16 @@ impl ColumnSpans {
 /// Cell totals when every cell is `K` columns wide (the usual case: the grid
 /// factor divides the frame), `K` known when compiling so each cell's sum is
 /// a few vector adds instead of a loop.
-fn uniform_totals<const K: usize>(acc: &[u32], cells: &mut [f32]) {
+fn uniform_totals<T: Copy + Into<u32>, const K: usize>(acc: &[T], cells: &mut [f32]) {
     for (cell, chunk) in cells.iter_mut().zip(acc.chunks_exact(K)) {
-        let chunk: &[u32; K] = chunk.try_into().expect("a whole cell");
-        *cell = chunk.iter().sum::<u32>() as f32;
+        let chunk: &[T; K] = chunk.try_into().expect("a whole cell");
+        *cell = chunk.iter().map(|&v| v.into()).sum::<u32>() as f32;
     }
 }
 
 /// Average an accumulated band of `rows` rows into output row starting at `offset`.
-pub(crate) fn reduce_band(
-    acc: &[u32],
+pub(crate) fn reduce_band<T: Copy + Into<u32>>(
+    acc: &[T],
     rows: usize,
     channels: usize,
     columns: &ColumnSpans,
@@ -184,14 +206,14 @@ pub(crate) fn reduce_band(
     if channels == 1 {
         let cells = &mut out[0][offset..offset + n];
         match columns.uniform {
-            Some(2) => uniform_totals::<2>(acc, cells),
-            Some(4) => uniform_totals::<4>(acc, cells),
-            Some(6) => uniform_totals::<6>(acc, cells),
-            Some(8) => uniform_totals::<8>(acc, cells),
-            Some(12) => uniform_totals::<12>(acc, cells),
+            Some(2) => uniform_totals::<T, 2>(acc, cells),
+            Some(4) => uniform_totals::<T, 4>(acc, cells),
+            Some(6) => uniform_totals::<T, 6>(acc, cells),
+            Some(8) => uniform_totals::<T, 8>(acc, cells),
+            Some(12) => uniform_totals::<T, 12>(acc, cells),
             _ => {
                 for (cell, &(c0, c1)) in cells.iter_mut().zip(&columns.spans) {
-                    *cell = acc[c0..c1].iter().sum::<u32>() as f32;
+                    *cell = acc[c0..c1].iter().map(|&v| v.into()).sum::<u32>() as f32;
                 }
             }
         }
@@ -200,7 +222,7 @@ pub(crate) fn reduce_band(
             let mut totals = [0u32; 4];
             for pixel in acc[c0 * channels..c1 * channels].chunks_exact(channels) {
                 for (t, &v) in totals.iter_mut().zip(pixel) {
-                    *t += v;
+                    *t += v.into();
                 }
             }
             for (plane, &t) in out.iter_mut().zip(&totals).take(channels) {
@@ -228,6 +250,14 @@ fn divide_cells(cells: &mut [f32], widths: &[f32], rows: f32) {
 pub(crate) fn add_row(acc: &mut [u32], row: &[u8]) {
     for (a, &p) in acc.iter_mut().zip(row) {
         *a += u32::from(p);
+    }
+}
+
+/// [`add_row`] into 16-bit sums, which the caller keeps from overflowing.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn add_row_u16(acc: &mut [u16], row: &[u8]) {
+    for (a, &p) in acc.iter_mut().zip(row) {
+        *a += u16::from(p);
     }
 }
 
@@ -373,10 +403,16 @@ mod tests {
 
     #[test]
     fn the_fused_pass_equals_the_two_it_replaces() {
-        // Sizes whose grid divides them, and ones whose bands differ in height.
-        for (w, h) in [(64, 36), (97, 53), (1, 1), (5, 300), (300, 5)] {
-            let src: Vec<u8> = (0..w * h * 3).map(|i| ((i * 7919 + i / 5) % 256) as u8).collect();
-            let (gw, gh) = grid_size(w, h);
+        // Sizes whose grid divides them, and ones whose bands differ in
+        // height; then bands of 257 white rows (the most 16-bit sums hold)
+        // and of 300 (the 32-bit path).
+        let grids = [(64, 36), (97, 53), (1, 1), (5, 300), (300, 5)].map(|(w, h)| (w, h, grid_size(w, h)));
+        for (w, h, (gw, gh)) in grids.into_iter().chain([(40, 514, (5, 2)), (40, 600, (5, 2))]) {
+            let src: Vec<u8> = if h > 500 {
+                vec![255; w * h * 3]
+            } else {
+                (0..w * h * 3).map(|i| ((i * 7919 + i / 5) % 256) as u8).collect()
+            };
             let mut planes = vec![Vec::new(), Vec::new(), Vec::new()];
             box_reduce(&src, w, h, 3, gw, gh, &mut planes);
             let mut gray = Vec::new();
