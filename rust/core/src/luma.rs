@@ -5,7 +5,7 @@
 //! range through the histogram (256 operations) rather than per pixel.
 
 use crate::frame::{ColorRange, Plane};
-use crate::resize::{reduce_band, span, ColumnSpans};
+use crate::resize::{narrow_bands, reduce_band, span, ColumnSpans};
 
 /// Luma at or below this full-range level counts as near-black (about 7%).
 pub const NEAR_BLACK_LEVEL: usize = 18;
@@ -111,7 +111,9 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
     let mut row_sums = Vec::with_capacity(height);
     let histogram_step = histogram_row_step(height);
     let mut column_sums = vec![0u32; width];
-    let mut band = vec![0u32; width];
+    let narrow = narrow_bands(height, gh);
+    let mut band = vec![0u32; if narrow { 0 } else { width }];
+    let mut band16 = vec![0u16; if narrow { width } else { 0 }];
     let column_spans = ColumnSpans::new(width, gw);
     let mut laplacian = LaplacianSums::default();
     let block_edges: Vec<usize> = (0..=SHARPNESS_BLOCKS_X)
@@ -125,6 +127,7 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
     for i in 0..gh {
         let (r0, r1) = span(i, height, gh);
         band.iter_mut().for_each(|a| *a = 0);
+        band16.iter_mut().for_each(|a| *a = 0);
         for y in r0..r1 {
             let row = plane.row(y);
             if y % histogram_step == 0 {
@@ -139,7 +142,11 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
                     partial[0][p as usize] += 1;
                 }
             }
-            row_sums.push(add_row_and_sum(&mut band, row));
+            row_sums.push(if narrow {
+                add_row_and_sum_u16(&mut band16, row)
+            } else {
+                add_row_and_sum(&mut band, row)
+            });
             // The Laplacian of the row above needs this row too: reading it
             // now, while the three rows are in cache, saves a second pass.
             if y >= 2 && width >= 3 {
@@ -153,9 +160,16 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
                 ));
             }
         }
-        reduce_band(&band, r1 - r0, 1, &column_spans, i * gw, &mut out);
-        for (c, &b) in column_sums.iter_mut().zip(&band) {
-            *c += b;
+        if narrow {
+            reduce_band(&band16, r1 - r0, 1, &column_spans, i * gw, &mut out);
+            for (c, &b) in column_sums.iter_mut().zip(&band16) {
+                *c += u32::from(b);
+            }
+        } else {
+            reduce_band(&band, r1 - r0, 1, &column_spans, i * gw, &mut out);
+            for (c, &b) in column_sums.iter_mut().zip(&band) {
+                *c += b;
+            }
         }
     }
     *grid = std::mem::take(&mut out[0]);
@@ -176,6 +190,17 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
         laplacian,
         sharpness_blocks,
     }
+}
+
+/// [`add_row_and_sum`] into 16-bit sums, which the caller keeps from overflowing.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn add_row_and_sum_u16(acc: &mut [u16], row: &[u8]) -> u32 {
+    let mut sum = 0u32;
+    for (a, &p) in acc.iter_mut().zip(row) {
+        *a += u16::from(p);
+        sum += u32::from(p);
+    }
+    sum
 }
 
 /// `acc += row`, element-wise, returning the row's sum: one read of the row

@@ -80,15 +80,7 @@ pub fn box_reduce_rgb_and_gray(
     let row_len = sw * 3;
     let columns = ColumnSpans::new(sw, ow);
     let mut split = vec![0u8; 3 * sw];
-    // A band of at most 257 rows sums to at most 65,535 per column: 16-bit
-    // sums then take half the vector work of 32-bit ones (so far beyond any
-    // real frame's band that the 32-bit path is for odd shapes only).
-    let tallest = (0..oh)
-        .map(|i| span(i, sh, oh))
-        .map(|(r0, r1)| r1 - r0)
-        .max()
-        .unwrap_or(0);
-    let narrow = tallest <= usize::from(u16::MAX) / 255;
+    let narrow = narrow_bands(sh, oh);
     let mut acc16 = vec![0u16; if narrow { 3 * sw } else { 0 }];
     let mut acc = vec![0u32; if narrow { 0 } else { 3 * sw }];
     let mut converted = 0;
@@ -152,16 +144,35 @@ fn box_reduce_rows<'a>(
         plane.clear();
         plane.resize(ow * oh, 0.0);
     }
-    let mut acc = vec![0u32; sw * channels];
     let column_spans = ColumnSpans::new(sw, ow);
+    let narrow = narrow_bands(sh, oh);
+    let mut acc16 = vec![0u16; if narrow { sw * channels } else { 0 }];
+    let mut acc = vec![0u32; if narrow { 0 } else { sw * channels }];
     for i in 0..oh {
         let (r0, r1) = span(i, sh, oh);
-        acc.iter_mut().for_each(|a| *a = 0);
-        for y in r0..r1 {
-            add_row(&mut acc, row(y));
+        if narrow {
+            acc16.iter_mut().for_each(|a| *a = 0);
+            (r0..r1).for_each(|y| add_row_u16(&mut acc16, row(y)));
+            reduce_band(&acc16, r1 - r0, channels, &column_spans, i * ow, out);
+        } else {
+            acc.iter_mut().for_each(|a| *a = 0);
+            (r0..r1).for_each(|y| add_row(&mut acc, row(y)));
+            reduce_band(&acc, r1 - r0, channels, &column_spans, i * ow, out);
         }
-        reduce_band(&acc, r1 - r0, channels, &column_spans, i * ow, out);
     }
+}
+
+/// Whether every band of rows that [`span`] makes of `src` rows for `out`
+/// cells sums in 16 bits: at most 257 rows of 8-bit values (65,535). Such
+/// sums take half the vector work of 32-bit ones; real frames' grid bands
+/// are a few rows tall, so the 32-bit path is for odd shapes.
+pub(crate) fn narrow_bands(src: usize, out: usize) -> bool {
+    let tallest = (0..out)
+        .map(|i| span(i, src, out))
+        .map(|(r0, r1)| r1 - r0)
+        .max()
+        .unwrap_or(0);
+    tallest <= usize::from(u16::MAX) / 255
 }
 
 /// The source columns of each output cell, and how many there are (as
@@ -255,7 +266,7 @@ pub(crate) fn add_row(acc: &mut [u32], row: &[u8]) {
 
 /// [`add_row`] into 16-bit sums, which the caller keeps from overflowing.
 #[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
-fn add_row_u16(acc: &mut [u16], row: &[u8]) {
+pub(crate) fn add_row_u16(acc: &mut [u16], row: &[u8]) {
     for (a, &p) in acc.iter_mut().zip(row) {
         *a += u16::from(p);
     }
