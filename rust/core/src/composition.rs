@@ -108,8 +108,8 @@ pub fn composition(
         }
     }
     // The centroid and spread need only the saliency's row and column sums:
-    // sum s (fx - cx)^2 + (fy - cy)^2 splits into one sum over columns and
-    // one over rows, so no cell needs its position computed.
+    // the sum of s * ((fx - cx)^2 + (fy - cy)^2) splits into one sum over
+    // columns and one over rows, so no cell needs its position computed.
     let mut columns = vec![0f64; cw];
     let mut rows = vec![0f64; ch];
     for (values, row) in saliency.chunks_exact(cw).zip(rows.iter_mut()) {
