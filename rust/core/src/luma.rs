@@ -318,9 +318,10 @@ pub fn rgb_to_gray(rgb: &[u8], out: &mut Vec<u8>) {
 /// OpenCV's fixed-point weights of R, G and B (they sum to 2^15).
 const GRAY_WEIGHTS: [u32; 3] = [9798, 19235, 3735];
 
-/// [`rgb_to_gray`] of one row into `out` (one byte per pixel). With SSSE3
-/// (chosen at run time), 16 pixels at a time; the tail, and machines
-/// without it, one at a time. Both give the same bytes.
+/// [`rgb_to_gray`] of one row into `out` (one byte per pixel): 32 pixels at
+/// a time with AVX2, 16 with SSSE3 (chosen at run time), and the tail (or
+/// every pixel, on machines without them) one at a time. All give the same
+/// bytes.
 pub(crate) fn rgb_row_to_gray(rgb: &[u8], out: &mut [u8]) {
     split_rgb_row(rgb, out, None);
 }
