@@ -5,7 +5,7 @@
 //! range through the histogram (256 operations) rather than per pixel.
 
 use crate::frame::{ColorRange, Plane};
-use crate::resize::{narrow_bands, reduce_band, span, ColumnSpans};
+use crate::resize::{span, BandSums, ColumnSpans};
 
 /// Luma at or below this full-range level counts as near-black (about 7%).
 pub const NEAR_BLACK_LEVEL: usize = 18;
@@ -111,9 +111,7 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
     let mut row_sums = Vec::with_capacity(height);
     let histogram_step = histogram_row_step(height);
     let mut column_sums = vec![0u32; width];
-    let narrow = narrow_bands(height, gh);
-    let mut band = vec![0u32; if narrow { 0 } else { width }];
-    let mut band16 = vec![0u16; if narrow { width } else { 0 }];
+    let mut band = BandSums::new(width, height, gh);
     let column_spans = ColumnSpans::new(width, gw);
     let mut laplacian = LaplacianSums::default();
     let block_edges: Vec<usize> = (0..=SHARPNESS_BLOCKS_X)
@@ -126,8 +124,7 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
     out[0].resize(gw * gh, 0.0);
     for i in 0..gh {
         let (r0, r1) = span(i, height, gh);
-        band.iter_mut().for_each(|a| *a = 0);
-        band16.iter_mut().for_each(|a| *a = 0);
+        band.clear();
         for y in r0..r1 {
             let row = plane.row(y);
             if y % histogram_step == 0 {
@@ -142,11 +139,8 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
                     partial[0][p as usize] += 1;
                 }
             }
-            row_sums.push(if narrow {
-                add_row_and_sum_u16(&mut band16, row)
-            } else {
-                add_row_and_sum(&mut band, row)
-            });
+            // One read of the row for both the grid band and the bar detector's row means.
+            row_sums.push(band.add_and_sum(row));
             // The Laplacian of the row above needs this row too: reading it
             // now, while the three rows are in cache, saves a second pass.
             if y >= 2 && width >= 3 {
@@ -160,17 +154,8 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
                 ));
             }
         }
-        if narrow {
-            reduce_band(&band16, r1 - r0, 1, &column_spans, i * gw, &mut out);
-            for (c, &b) in column_sums.iter_mut().zip(&band16) {
-                *c += u32::from(b);
-            }
-        } else {
-            reduce_band(&band, r1 - r0, 1, &column_spans, i * gw, &mut out);
-            for (c, &b) in column_sums.iter_mut().zip(&band) {
-                *c += b;
-            }
-        }
+        band.reduce(r1 - r0, 1, &column_spans, i * gw, &mut out);
+        band.add_to(&mut column_sums);
     }
     *grid = std::mem::take(&mut out[0]);
     let mut histogram = [0u32; 256];
@@ -190,29 +175,6 @@ pub fn scan(plane: &Plane<'_>, gw: usize, gh: usize, grid: &mut Vec<f32>) -> Lum
         laplacian,
         sharpness_blocks,
     }
-}
-
-/// [`add_row_and_sum`] into 16-bit sums, which the caller keeps from overflowing.
-#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
-fn add_row_and_sum_u16(acc: &mut [u16], row: &[u8]) -> u32 {
-    let mut sum = 0u32;
-    for (a, &p) in acc.iter_mut().zip(row) {
-        *a += u16::from(p);
-        sum += u32::from(p);
-    }
-    sum
-}
-
-/// `acc += row`, element-wise, returning the row's sum: one read of the row
-/// for both the grid band and the bar detector's row means.
-#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
-fn add_row_and_sum(acc: &mut [u32], row: &[u8]) -> u32 {
-    let mut sum = 0u32;
-    for (a, &p) in acc.iter_mut().zip(row) {
-        *a += u32::from(p);
-        sum += u32::from(p);
-    }
-    sum
 }
 
 /// Exposure statistics on the full-range scale, each in 0..=1 except entropy (bits).
@@ -319,9 +281,8 @@ pub fn rgb_to_gray(rgb: &[u8], out: &mut Vec<u8>) {
 const GRAY_WEIGHTS: [u32; 3] = [9798, 19235, 3735];
 
 /// [`rgb_to_gray`] of one row into `out` (one byte per pixel): 32 pixels at
-/// a time with AVX2, 16 with SSSE3 (chosen at run time), and the tail (or
-/// every pixel, on machines without them) one at a time. All give the same
-/// bytes.
+/// a time with AVX2 (chosen at run time), and the tail (or every pixel, on
+/// machines without it) one at a time. Both give the same bytes.
 pub(crate) fn rgb_row_to_gray(rgb: &[u8], out: &mut [u8]) {
     split_rgb_row(rgb, out, None);
 }
@@ -336,35 +297,16 @@ pub(crate) fn split_rgb_row(rgb: &[u8], gray: &mut [u8], mut planes: Option<[&mu
     }
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    {
-        // 32 pixels at a time with AVX2, then 16 with SSSE3, then one by one.
-        type Kernel = unsafe fn(&[u8], &mut [u8], [&mut [u8]; 3]) -> usize;
-        let kernels: [(bool, Kernel, Kernel); 2] = [
-            (
-                is_x86_feature_detected!("avx2"),
-                gray_x86::split_avx2::<true>,
-                gray_x86::split_avx2::<false>,
-            ),
-            (
-                is_x86_feature_detected!("ssse3"),
-                gray_x86::split::<true>,
-                gray_x86::split::<false>,
-            ),
-        ];
-        for (available, with_planes, gray_only) in kernels {
-            if !available {
-                continue;
+    if is_x86_feature_detected!("avx2") {
+        let (rgb, gray) = (&rgb[..pixels * 3], &mut gray[..pixels]);
+        // SAFETY: the CPU has AVX2 (checked above). The kernel reads and
+        // writes only within the slices it is given.
+        done = unsafe {
+            match &mut planes {
+                Some([r, g, b]) => gray_x86::split_avx2::<true>(rgb, gray, [&mut r[..], &mut g[..], &mut b[..]]),
+                None => gray_x86::split_avx2::<false>(rgb, gray, [&mut [], &mut [], &mut []]),
             }
-            let (rgb, gray) = (&rgb[done * 3..pixels * 3], &mut gray[done..pixels]);
-            // SAFETY: the CPU has the kernel's features (checked above). The
-            // kernels read and write only within the slices they are given.
-            done += unsafe {
-                match &mut planes {
-                    Some([r, g, b]) => with_planes(rgb, gray, [&mut r[done..], &mut g[done..], &mut b[done..]]),
-                    None => gray_only(rgb, gray, [&mut [], &mut [], &mut []]),
-                }
-            };
-        }
+        };
     }
     let rest = &rgb[done * 3..pixels * 3];
     gray_scalar(rest, &mut gray[done..pixels]);
@@ -387,15 +329,10 @@ fn gray_scalar(rgb: &[u8], out: &mut [u8]) {
 #[cfg(target_arch = "x86_64")]
 mod gray_x86 {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_loadu_si128, _mm_madd_epi16, _mm_or_si128, _mm_packs_epi32, _mm_packus_epi16,
-        _mm_set1_epi32, _mm_setr_epi8, _mm_setzero_si128, _mm_shuffle_epi8, _mm_srli_epi32, _mm_storeu_si128,
-        _mm_unpackhi_epi16, _mm_unpackhi_epi8, _mm_unpacklo_epi16, _mm_unpacklo_epi8,
-    };
-    use std::arch::x86_64::{
-        _mm256_add_epi32, _mm256_broadcastsi128_si256, _mm256_madd_epi16, _mm256_or_si256, _mm256_packs_epi32,
+        __m128i, _mm256_add_epi32, _mm256_broadcastsi128_si256, _mm256_madd_epi16, _mm256_or_si256, _mm256_packs_epi32,
         _mm256_packus_epi16, _mm256_set1_epi32, _mm256_set_m128i, _mm256_setzero_si256, _mm256_shuffle_epi8,
         _mm256_srli_epi32, _mm256_storeu_si256, _mm256_unpackhi_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi16,
-        _mm256_unpacklo_epi8,
+        _mm256_unpacklo_epi8, _mm_loadu_si128, _mm_setr_epi8,
     };
 
     use super::GRAY_WEIGHTS;
@@ -416,84 +353,20 @@ mod gray_x86 {
     const MASKS: [[[i8; 16]; 3]; 3] = [channel_masks(0), channel_masks(1), channel_masks(2)];
 
     #[inline]
-    #[target_feature(enable = "ssse3")]
+    #[target_feature(enable = "avx2")]
     fn mask(m: &[i8; 16]) -> __m128i {
         _mm_setr_epi8(
             m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15],
         )
     }
 
-    /// Gray of the first multiple of 16 pixels of the row, returning how many
+    /// Gray of the first multiple of 32 pixels of the row, returning how many
     /// pixels it wrote; with `SPLIT`, their red, green and blue into `planes`
     /// too (which must then be as long as `gray`). Each pixel is
     /// `(9798 R + 19235 G + 3735 B + 2^14) >> 15`, as two pairs of 16-bit
     /// products summed in 32 bits (`pmaddwd`): exactly the scalar arithmetic.
-    #[target_feature(enable = "ssse3")]
-    pub(super) fn split<const SPLIT: bool>(rgb: &[u8], gray: &mut [u8], planes: [&mut [u8]; 3]) -> usize {
-        let [wr, wg, wb] = GRAY_WEIGHTS.map(|w| w as i32);
-        let red_green = _mm_set1_epi32((wg << 16) | wr);
-        let blue_round = _mm_set1_epi32(((1 << 14) << 16) | wb);
-        let ones = _mm_set1_epi32(0x0001_0001);
-        let zero = _mm_setzero_si128();
-        let mut blocks = (rgb.len() / 48).min(gray.len() / 16);
-        if SPLIT {
-            blocks = planes.iter().map(|p| p.len() / 16).fold(blocks, usize::min);
-        }
-        let [red, green, blue] = planes;
-        for i in 0..blocks {
-            let block = &rgb[48 * i..48 * (i + 1)];
-            // SAFETY: `block` holds 48 bytes, read as three unaligned 16-byte loads.
-            let loads = unsafe {
-                [
-                    _mm_loadu_si128(block.as_ptr().cast()),
-                    _mm_loadu_si128(block.as_ptr().add(16).cast()),
-                    _mm_loadu_si128(block.as_ptr().add(32).cast()),
-                ]
-            };
-            let channel = |c: usize| {
-                let part = |i: usize| _mm_shuffle_epi8(loads[i], mask(&MASKS[c][i]));
-                _mm_or_si128(_mm_or_si128(part(0), part(1)), part(2))
-            };
-            let (r, g, b) = (channel(0), channel(1), channel(2));
-            if SPLIT {
-                for (plane, v) in [&mut *red, &mut *green, &mut *blue].into_iter().zip([r, g, b]) {
-                    let dst = &mut plane[16 * i..16 * (i + 1)];
-                    // SAFETY: `dst` holds 16 bytes.
-                    unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), v) };
-                }
-            }
-            // Eight pixels at a time in 16 bits, four at a time in 32.
-            let half = |lo: bool| {
-                let widen = |v| {
-                    if lo {
-                        _mm_unpacklo_epi8(v, zero)
-                    } else {
-                        _mm_unpackhi_epi8(v, zero)
-                    }
-                };
-                let (r, g, b) = (widen(r), widen(g), widen(b));
-                let quarter = |lo: bool| {
-                    let (rg, b1) = if lo {
-                        (_mm_unpacklo_epi16(r, g), _mm_unpacklo_epi16(b, ones))
-                    } else {
-                        (_mm_unpackhi_epi16(r, g), _mm_unpackhi_epi16(b, ones))
-                    };
-                    let sum = _mm_add_epi32(_mm_madd_epi16(rg, red_green), _mm_madd_epi16(b1, blue_round));
-                    _mm_srli_epi32::<15>(sum)
-                };
-                _mm_packs_epi32(quarter(true), quarter(false))
-            };
-            let dst = &mut gray[16 * i..16 * (i + 1)];
-            // SAFETY: `dst` holds 16 bytes.
-            unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_packus_epi16(half(true), half(false))) };
-        }
-        blocks * 16
-    }
-
-    /// [`split`] 32 pixels at a time: each 128-bit lane of the AVX2
-    /// registers does what one SSSE3 register does, on pixels 0-15 and
-    /// 16-31 of the block, so every in-lane step is the same and the results
-    /// come out in order.
+    /// Each 128-bit lane takes 16 of the pixels (0-15 and 16-31), and every
+    /// step stays within its lane, so the results come out in order.
     #[target_feature(enable = "avx2")]
     pub(super) fn split_avx2<const SPLIT: bool>(rgb: &[u8], gray: &mut [u8], planes: [&mut [u8]; 3]) -> usize {
         let [wr, wg, wb] = GRAY_WEIGHTS.map(|w| w as i32);

@@ -80,14 +80,11 @@ pub fn box_reduce_rgb_and_gray(
     let row_len = sw * 3;
     let columns = ColumnSpans::new(sw, ow);
     let mut split = vec![0u8; 3 * sw];
-    let narrow = narrow_bands(sh, oh);
-    let mut acc16 = vec![0u16; if narrow { 3 * sw } else { 0 }];
-    let mut acc = vec![0u32; if narrow { 0 } else { 3 * sw }];
+    let mut bands = [(); 3].map(|()| BandSums::new(sw, sh, oh));
     let mut converted = 0;
     for i in 0..oh {
         let (r0, r1) = span(i, sh, oh);
-        acc.iter_mut().for_each(|a| *a = 0);
-        acc16.iter_mut().for_each(|a| *a = 0);
+        bands.iter_mut().for_each(BandSums::clear);
         for y in r0..r1 {
             let (red, rest) = split.split_at_mut(sw);
             let (green, blue) = rest.split_at_mut(sw);
@@ -100,23 +97,12 @@ pub fn box_reduce_rgb_and_gray(
             };
             crate::luma::split_rgb_row(&src[y * row_len..(y + 1) * row_len], target, Some([red, green, blue]));
             converted = converted.max(y + 1);
-            if narrow {
-                for (a, plane) in acc16.chunks_exact_mut(sw).zip(split.chunks_exact(sw)) {
-                    add_row_u16(a, plane);
-                }
-            } else {
-                for (a, plane) in acc.chunks_exact_mut(sw).zip(split.chunks_exact(sw)) {
-                    add_row(a, plane);
-                }
+            for (band, plane) in bands.iter_mut().zip(split.chunks_exact(sw)) {
+                band.add(plane);
             }
         }
-        for (c, plane) in out.iter_mut().take(3).enumerate() {
-            let planes = std::slice::from_mut(plane);
-            if narrow {
-                reduce_band(&acc16[c * sw..(c + 1) * sw], r1 - r0, 1, &columns, i * ow, planes);
-            } else {
-                reduce_band(&acc[c * sw..(c + 1) * sw], r1 - r0, 1, &columns, i * ow, planes);
-            }
+        for (band, plane) in bands.iter().zip(out.iter_mut()) {
+            band.reduce(r1 - r0, 1, &columns, i * ow, std::slice::from_mut(plane));
         }
     }
     if converted < sh {
@@ -145,34 +131,84 @@ fn box_reduce_rows<'a>(
         plane.resize(ow * oh, 0.0);
     }
     let column_spans = ColumnSpans::new(sw, ow);
-    let narrow = narrow_bands(sh, oh);
-    let mut acc16 = vec![0u16; if narrow { sw * channels } else { 0 }];
-    let mut acc = vec![0u32; if narrow { 0 } else { sw * channels }];
+    let mut band = BandSums::new(sw * channels, sh, oh);
     for i in 0..oh {
         let (r0, r1) = span(i, sh, oh);
-        if narrow {
-            acc16.iter_mut().for_each(|a| *a = 0);
-            (r0..r1).for_each(|y| add_row_u16(&mut acc16, row(y)));
-            reduce_band(&acc16, r1 - r0, channels, &column_spans, i * ow, out);
-        } else {
-            acc.iter_mut().for_each(|a| *a = 0);
-            (r0..r1).for_each(|y| add_row(&mut acc, row(y)));
-            reduce_band(&acc, r1 - r0, channels, &column_spans, i * ow, out);
-        }
+        band.clear();
+        (r0..r1).for_each(|y| band.add(row(y)));
+        band.reduce(r1 - r0, channels, &column_spans, i * ow, out);
     }
 }
 
-/// Whether every band of rows that [`span`] makes of `src` rows for `out`
-/// cells sums in 16 bits: at most 257 rows of 8-bit values (65,535). Such
-/// sums take half the vector work of 32-bit ones; real frames' grid bands
-/// are a few rows tall, so the 32-bit path is for odd shapes.
-pub(crate) fn narrow_bands(src: usize, out: usize) -> bool {
-    let tallest = (0..out)
-        .map(|i| span(i, src, out))
-        .map(|(r0, r1)| r1 - r0)
-        .max()
-        .unwrap_or(0);
-    tallest <= usize::from(u16::MAX) / 255
+/// Per-column sums of a band of rows, for the grid's cells. In 16 bits when
+/// every band of the frame fits (at most 257 rows of 8-bit values: 65,535),
+/// which takes half the vector work of 32; real frames' grid bands are a
+/// few rows tall, so 32 bits are for odd shapes.
+pub(crate) enum BandSums {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl BandSums {
+    /// Sums of `width` columns, for the bands [`span`] makes of `src` rows for `out` cells.
+    pub(crate) fn new(width: usize, src: usize, out: usize) -> Self {
+        let tallest = (0..out)
+            .map(|i| span(i, src, out))
+            .map(|(r0, r1)| r1 - r0)
+            .max()
+            .unwrap_or(0);
+        if tallest <= usize::from(u16::MAX) / 255 {
+            Self::Narrow(vec![0; width])
+        } else {
+            Self::Wide(vec![0; width])
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Self::Narrow(sums) => sums.fill(0),
+            Self::Wide(sums) => sums.fill(0),
+        }
+    }
+
+    /// Add a row.
+    pub(crate) fn add(&mut self, row: &[u8]) {
+        match self {
+            Self::Narrow(sums) => add_row_u16(sums, row),
+            Self::Wide(sums) => add_row(sums, row),
+        }
+    }
+
+    /// Add a row and return its sum: one read of the row for both.
+    pub(crate) fn add_and_sum(&mut self, row: &[u8]) -> u32 {
+        match self {
+            Self::Narrow(sums) => add_row_and_sum_u16(sums, row),
+            Self::Wide(sums) => add_row_and_sum(sums, row),
+        }
+    }
+
+    /// [`reduce_band`] of these sums.
+    pub(crate) fn reduce(
+        &self,
+        rows: usize,
+        channels: usize,
+        columns: &ColumnSpans,
+        offset: usize,
+        out: &mut [Vec<f32>],
+    ) {
+        match self {
+            Self::Narrow(sums) => reduce_band(sums, rows, channels, columns, offset, out),
+            Self::Wide(sums) => reduce_band(sums, rows, channels, columns, offset, out),
+        }
+    }
+
+    /// Add these sums to `totals`, column by column.
+    pub(crate) fn add_to(&self, totals: &mut [u32]) {
+        match self {
+            Self::Narrow(sums) => totals.iter_mut().zip(sums).for_each(|(t, &s)| *t += u32::from(s)),
+            Self::Wide(sums) => totals.iter_mut().zip(sums).for_each(|(t, &s)| *t += s),
+        }
+    }
 }
 
 /// The source columns of each output cell, and how many there are (as
@@ -258,18 +294,40 @@ fn divide_cells(cells: &mut [f32], widths: &[f32], rows: f32) {
 
 /// `acc += row`, element-wise; compiled for AVX2 too, chosen at run time.
 #[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
-pub(crate) fn add_row(acc: &mut [u32], row: &[u8]) {
+fn add_row(acc: &mut [u32], row: &[u8]) {
     for (a, &p) in acc.iter_mut().zip(row) {
         *a += u32::from(p);
     }
 }
 
-/// [`add_row`] into 16-bit sums, which the caller keeps from overflowing.
+/// [`add_row`] into 16-bit sums, which [`BandSums`] keeps from overflowing.
 #[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
-pub(crate) fn add_row_u16(acc: &mut [u16], row: &[u8]) {
+fn add_row_u16(acc: &mut [u16], row: &[u8]) {
     for (a, &p) in acc.iter_mut().zip(row) {
         *a += u16::from(p);
     }
+}
+
+/// [`add_row`], returning the row's sum.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn add_row_and_sum(acc: &mut [u32], row: &[u8]) -> u32 {
+    let mut sum = 0u32;
+    for (a, &p) in acc.iter_mut().zip(row) {
+        *a += u32::from(p);
+        sum += u32::from(p);
+    }
+    sum
+}
+
+/// [`add_row_u16`], returning the row's sum.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn add_row_and_sum_u16(acc: &mut [u16], row: &[u8]) -> u32 {
+    let mut sum = 0u32;
+    for (a, &p) in acc.iter_mut().zip(row) {
+        *a += u16::from(p);
+        sum += u32::from(p);
+    }
+    sum
 }
 
 fn sinc(x: f64) -> f64 {
@@ -344,7 +402,7 @@ pub fn lanczos_resize(src: &[f32], sw: usize, sh: usize, ow: usize, oh: usize) -
 
 /// The `sw x sh` plane `src` as `f64`, column by column (`sh` values per column).
 #[must_use]
-pub fn transpose(src: &[f32], sw: usize, sh: usize) -> Vec<f64> {
+pub(crate) fn transpose(src: &[f32], sw: usize, sh: usize) -> Vec<f64> {
     // In tiles, so the strided writes stay within a few cache lines.
     const TILE: usize = 8;
     let mut columns = vec![0.0f64; sw * sh];
@@ -366,7 +424,7 @@ pub fn transpose(src: &[f32], sw: usize, sh: usize) -> Vec<f64> {
 /// product per pixel), but a row at a time vectorises where a chain of
 /// dependent adds per pixel cannot.
 #[must_use]
-pub fn lanczos_resize_transposed(columns: &[f64], sw: usize, sh: usize, ow: usize, oh: usize) -> Vec<f64> {
+pub(crate) fn lanczos_resize_transposed(columns: &[f64], sw: usize, sh: usize, ow: usize, oh: usize) -> Vec<f64> {
     let horizontal = cached_coefficients(sw, ow);
     let vertical = cached_coefficients(sh, oh);
     let filtered = convolve_rows(columns, sh, &horizontal);
