@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -186,11 +187,39 @@ def test_batches_stay_valid_and_last_batch_is_short(carphone: Path) -> None:
 
 
 def test_threaded_and_single_threaded_decoding_agree(carphone: Path) -> None:
+    # The default is three frame threads per core: more frames in flight
+    # than FFmpeg's own choice, the same pictures.
     threaded = decode_all(carphone)
     single = decode_all(carphone, threads=1)
     np.testing.assert_array_equal(threaded.y, single.y)
     np.testing.assert_array_equal(threaded.v, single.v)
     np.testing.assert_array_equal(threaded.time, single.time)
+
+
+def test_a_fast_pass_decodes_the_same_frames_with_any_thread_count(bikes: Path) -> None:
+    passes = []
+    for threads in (None, 1, decode.MAX_DECODE_THREADS):
+        with decode.open_video(bikes, threads=threads) as source:
+            index = source.index()
+            assert index is not None
+            passes.append(join(list(source.batches(16, fast=index))))
+    skipped = len(passes[0].index) < index.frames
+    assert skipped  # bikes has B-frames the fast pass leaves out
+    for other in passes[1:]:
+        np.testing.assert_array_equal(passes[0].index, other.index)
+        np.testing.assert_array_equal(passes[0].y, other.y)
+        np.testing.assert_array_equal(passes[0].u, other.u)
+
+
+def test_pass_threads_are_three_per_usable_core_up_to_ffmpegs_ceiling() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert decode.pass_decode_threads() == min(16, 3 * cores)
+
+
+@pytest.mark.parametrize("threads", [0, -1, decode.MAX_DECODE_THREADS + 1])
+def test_decoder_threads_out_of_bounds_are_refused(carphone: Path, threads: int) -> None:
+    with pytest.raises(ValueError, match=r"decoder threads must be within 1\.\.64"):
+        decode.open_video(carphone, threads=threads)
 
 
 def test_metadata_is_text_without_control_characters() -> None:

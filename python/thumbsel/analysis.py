@@ -94,7 +94,8 @@ def analyze(
     """Decode ``path`` once and measure every frame, and the people on a sample of them.
 
     ``threads`` sets the scoring threads (default: ``THUMBSEL_THREADS`` or all
-    cores); ``decode_threads`` FFmpeg's. ``progress=True`` draws a progress
+    cores); ``decode_threads`` FFmpeg's (default:
+    :func:`~thumbsel.decode.pass_decode_threads`). ``progress=True`` draws a progress
     bar on stderr (default: only when stderr is a terminal). ``faces=None``
     samples frames for people (:mod:`thumbsel.people.sample`, one every
     ``people_interval`` seconds of a long take) when the ``faces`` extra is

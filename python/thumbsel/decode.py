@@ -46,7 +46,9 @@ from thumbsel.video import DecodeReport, MatrixName, VideoInfo
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "MAX_DECODE_THREADS",
     "MAX_MAX_PIXELS",
+    "PASS_THREADS_PER_CORE",
     "DecodeReport",
     "FrameBatch",
     "Span",
@@ -55,6 +57,7 @@ __all__ = [
     "VideoSource",
     "check_pixels",
     "open_video",
+    "pass_decode_threads",
     "probe",
     "rotate_to_display",
 ]
@@ -88,6 +91,10 @@ _DECODE_HEADROOM = 64 << 20
 _SEEK_MARGINS = (0.0, 2.0, 20.0)
 # Without an index telling the keyframe spacing, assume keyframes this far apart.
 _DEFAULT_KEYFRAME_INTERVAL = 2.0
+PASS_THREADS_PER_CORE = 3
+"""FFmpeg frame threads per usable core in a pass (see :func:`pass_decode_threads`)."""
+MAX_DECODE_THREADS = 64
+"""The most decoder threads a :class:`VideoSource` may be given."""
 
 
 @dataclass
@@ -194,7 +201,8 @@ class VideoSource:
         threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        """Open ``path``; ``threads`` caps decoder threads (None lets FFmpeg choose).
+        """Open ``path``; ``threads`` sets the decoder threads, 1..:data:`MAX_DECODE_THREADS`
+        (None: :func:`pass_decode_threads` in a pass, FFmpeg's choice in a seek).
 
         Frames above ``max_pixels`` are refused with
         :class:`~thumbsel.errors.VideoTooLargeError` from the header, before a
@@ -202,6 +210,10 @@ class VideoSource:
         """
         if not 1 <= max_pixels <= MAX_MAX_PIXELS:
             raise ValueError(f"max_pixels must be within 1..{MAX_MAX_PIXELS:,}, got {max_pixels}")
+        if threads is not None and not 1 <= threads <= MAX_DECODE_THREADS:
+            raise ValueError(
+                f"decoder threads must be within 1..{MAX_DECODE_THREADS}, got {threads}"
+            )
         self.path = os.fspath(path)
         self._threads = threads
         # FFmpeg's threading mode. Frame threading ("AUTO") decodes H.264 in
@@ -333,7 +345,9 @@ class VideoSource:
         fast: StreamIndex | None = None,
         deblock: bool = True,
     ) -> Generator[FrameBatch, None, None]:
-        container, stream = self._open_for_decoding(deblock=deblock and fast is None)
+        container, stream = self._open_for_decoding(
+            deblock=deblock and fast is None, threads=self._threads or pass_decode_threads()
+        )
         if fast is not None:
             stream.codec_context.skip_frame = "NONREF"
         if span is not None and span.first > 0:
@@ -448,7 +462,9 @@ class VideoSource:
             expected_duration=self.info.duration, frame_duration=self._layout.frame_duration
         )
 
-    def _open_for_decoding(self, *, deblock: bool = True) -> tuple[InputContainer, VideoStream]:
+    def _open_for_decoding(
+        self, *, deblock: bool = True, threads: int | None = None
+    ) -> tuple[InputContainer, VideoStream]:
         container = _open_container(self.path, self._max_pixels)
         stream = container.streams[self._layout.stream_index]
         if not isinstance(stream, VideoStream):
@@ -456,7 +472,7 @@ class VideoSource:
             raise VideoOpenError(f"{self.path}: the video stream disappeared after opening")
         decoder = stream.codec_context
         decoder.thread_type = self.decode_thread_type
-        decoder.thread_count = self._threads or 0
+        decoder.thread_count = threads or self._threads or 0
         if not deblock:
             # Read when the codec opens, at the first packet. The deblocking
             # filter is a fifth of H.264's decode time; without it block edges
@@ -513,6 +529,26 @@ class VideoSource:
         finally:
             frames.close()
             container.close()
+
+
+def pass_decode_threads() -> int:
+    """Decoder threads for a pass over a whole stream or a span: three per usable core.
+
+    FFmpeg's own choice, one more thread than cores, leaves a core idle
+    whenever the scoring threads hold the other: an H.264 frame thread waits
+    for the rows of the frames it refers to, so a few threads in flight are
+    not enough to keep decoding going while scoring takes its turn. On the
+    2-core machine of ``benches/README.md`` (section 23) three per core made
+    the pass 13-14% faster and decoding alone no faster; more did no better.
+    Seeks keep FFmpeg's choice: a frame thread decodes ahead, past the frame
+    a seek wants.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    # 16: FFmpeg's own ceiling for the threads it chooses.
+    return min(16, PASS_THREADS_PER_CORE * max(1, cores))
 
 
 def open_video(
