@@ -42,6 +42,7 @@ from thumbsel.exits import (
 from thumbsel.frames import FrameTable
 from thumbsel.outputs.pick import candidate_files
 from thumbsel.outputs.tables import write_shots_csv
+from thumbsel.people.identity import embed_in_a_process, stop_embedding_process
 from thumbsel.people.sample import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL
 from thumbsel.people.tracks import sightings_path, write_sightings
 from thumbsel.personalize import commands as personalize_commands
@@ -665,8 +666,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> None:
     stop_on_sigterm()
+    # The command's own main module is safe to import again in a child.
+    embed_in_a_process()
     try:
-        status = main()
+        try:
+            status = main()
+        finally:
+            # Before leave(), which after a signal skips the interpreter's exit.
+            stop_embedding_process()
         ignore_stop_signals()
     except KeyboardInterrupt:
         # Arrived after main() had its answer, before the signals were ignored.

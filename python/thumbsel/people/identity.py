@@ -10,9 +10,15 @@ package (CC0) and run on ``dlib-bin`` (Boost licence): the ``cast`` extra.
 That package also holds a 68-point aligner trained on iBUG 300-W, whose terms
 forbid commercial use: it is never loaded.
 
-Aligning is cheap (about 1 ms a face) and the embedding is not (25-60 ms on
+Aligning is cheap (about 1 ms a face) and the embedding is not (25-100 ms on
 one core), so the sampler aligns every face it sees and embeds one chip per
-track (:mod:`thumbsel.people.sample`).
+track (:mod:`thumbsel.people.sample`). dlib holds the GIL while it embeds,
+which stalls every Python thread of the pass (decoding hands its frames over
+in Python) for as long: :func:`embed_in_a_process` moves the embeddings to
+one child process instead, with the same results (``benches/README.md``,
+section 23). The command line does so; a library caller may, once its main
+module is safe to import again (``if __name__ == "__main__":``, as
+``multiprocessing`` and Dask ask).
 
 Embeddings are biometric data: they stay in the title's output folder
 (``faces.parquet``, ``characters.json``), never in viewer data.
@@ -20,9 +26,17 @@ Embeddings are biometric data: they stay in the title's output folder
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import multiprocessing
+import os
+import signal
 import threading
+import time
+import warnings
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
@@ -36,8 +50,11 @@ __all__ = [
     "EMBEDDING_SIZE",
     "MIN_FACE_PIXELS",
     "IdentityModel",
+    "PendingEmbeddings",
+    "embed_in_a_process",
     "identity_installed",
     "identity_model",
+    "stop_embedding_process",
 ]
 
 CHIP_SIZE = 150
@@ -99,9 +116,130 @@ class IdentityModel:
             )
         return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
 
+    def embed_later(self, chips: list[Chip]) -> PendingEmbeddings:
+        """:meth:`embed`, in the child process when :func:`embed_in_a_process` asked
+        for one (else now)."""
+        pool = _embedding_pool() if chips else None
+        future = None
+        if pool is not None:
+            try:
+                future = pool.submit(_embed_in_child, [np.ascontiguousarray(c) for c in chips])
+            except (BrokenProcessPool, RuntimeError, OSError) as error:
+                _process_failed(error)
+        return PendingEmbeddings(self, chips, future)
+
+
+class PendingEmbeddings:
+    """Embeddings on their way from the child process (or already here)."""
+
+    def __init__(self, model: IdentityModel, chips: list[Chip], future: Future[Any] | None) -> None:
+        self._model = model
+        self._chips: list[Chip] | None = chips
+        self._future = future
+        self._vectors = None if future is not None else model.embed(chips)
+
+    def result(self) -> npt.NDArray[np.float32]:
+        """The ``(n, 128)`` embeddings; embedded here if the child process failed."""
+        if self._vectors is None:
+            assert self._future is not None and self._chips is not None
+            try:
+                self._vectors = np.asarray(self._future.result(), np.float32)
+            except (BrokenProcessPool, OSError, MemoryError) as error:
+                _process_failed(error)
+                self._vectors = self._model.embed(self._chips)
+        self._chips = None
+        return self._vectors
+
 
 _model: IdentityModel | None = None
 _model_lock = threading.Lock()
+_process_wanted = False
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def embed_in_a_process(enabled: bool = True) -> None:
+    """Embed faces in one child process from now on (``enabled=False``: in the
+    caller's, as by default). The child is started with ``spawn``, so it
+    imports the main module again: that must not start any work."""
+    global _process_wanted
+    with _pool_lock:
+        _process_wanted = enabled
+
+
+def stop_embedding_process() -> None:
+    """Stop the child once it has made the embedding it is on (the next
+    :meth:`~IdentityModel.embed_later` starts another). A process that leaves
+    with ``os._exit`` must call this first, or the child's queues are reported
+    as leaked on its stderr."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _embedding_pool() -> ProcessPoolExecutor | None:
+    global _pool
+    with _pool_lock:
+        # A daemonic process (a Dask worker's) may not have children.
+        if not _process_wanted or multiprocessing.current_process().daemon:
+            return None
+        if _pool is None:
+            _pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_child,
+                initargs=(os.getpid(),),
+            )
+        return _pool
+
+
+def _process_failed(error: BaseException) -> None:
+    """Embed here from now on: the child could not start or died (memory, a kill)."""
+    global _process_wanted, _pool
+    with _pool_lock:
+        if not _process_wanted:
+            return
+        _process_wanted = False
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+    warnings.warn(
+        f"face embeddings run in this process: the embedding process failed ({error})",
+        stacklevel=3,
+    )
+
+
+_PARENT_POLL_SECONDS = 0.5
+
+
+def _start_child(parent: int) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The child never writes to the terminal: the parent reports a failed
+    # child in one line, and embeds itself. Nor may it hold the parent's
+    # pipes open after the parent has gone (a caller reading them to the end
+    # would wait for it).
+    with contextlib.suppress(OSError):
+        sink = os.open(os.devnull, os.O_RDWR)
+        for descriptor in (0, 1, 2):
+            os.dup2(sink, descriptor)
+        os.close(sink)
+    # A parent that leaves at once (after a signal, or killed) never tells its
+    # pool to stop, and the child's own end of the job queue keeps it waiting:
+    # it leaves when it is orphaned (perhaps before it got here).
+    threading.Thread(target=_leave_with, args=(parent,), daemon=True).start()
+
+
+def _leave_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(0)
+
+
+def _embed_in_child(chips: list[Chip]) -> npt.NDArray[np.float32]:
+    return identity_model().embed(chips)
 
 
 def identity_model() -> IdentityModel:

@@ -30,7 +30,13 @@ import pyarrow.parquet as pq
 from thumbsel.errors import FrameTableError
 from thumbsel.files import atomic_path
 from thumbsel.people.faces import Face, iou
-from thumbsel.people.identity import EMBEDDING_SIZE, MIN_FACE_PIXELS, Chip, IdentityModel
+from thumbsel.people.identity import (
+    EMBEDDING_SIZE,
+    MIN_FACE_PIXELS,
+    Chip,
+    IdentityModel,
+    PendingEmbeddings,
+)
 
 __all__ = [
     "SAME_TRACK_IOU",
@@ -111,6 +117,8 @@ class Tracker:
     _tracks: int = 0
     _rows: list[dict[str, object]] = field(default_factory=list)
     _embeddings: dict[int, npt.NDArray[np.float32]] = field(default_factory=dict)
+    _pending: list[tuple[list[int], PendingEmbeddings]] = field(default_factory=list)
+    """Best sightings of ended tracks whose embeddings are still being computed."""
     embedded: int = 0
     _last_row: int = -1
 
@@ -180,21 +188,23 @@ class Tracker:
         return track.index
 
     def end_tracks(self) -> None:
-        """Embed the best chip of every open track, and close them."""
-        vectors: list[npt.NDArray[np.float32]] = []
+        """Embed the best chip of every open track (the result is collected by
+        :meth:`table`), and close them."""
         if self.model is not None:
             ending = [track for track in self._open if track.chip is not None]
-            vectors = list(
-                self.model.embed([track.chip for track in ending if track.chip is not None])
-            )
+            chips = [track.chip for track in ending if track.chip is not None]
+            if chips:
+                sightings = [track.best_sighting for track in ending]
+                self._pending.append((sightings, self.model.embed_later(chips)))
         else:
             ending = [track for track in self._open if track.best_face is not None]
             faces = [track.best_face for track in ending if track.best_face is not None]
             if faces and self.resolve is None:
                 raise ValueError("a tracker without a model needs resolve")
             vectors = self.resolve(faces) if faces and self.resolve is not None else []
-        for track, vector in zip(ending, vectors, strict=True):
-            self._embeddings[track.best_sighting] = vector
+            for track, vector in zip(ending, vectors, strict=True):
+                self._embeddings[track.best_sighting] = vector
+        for track in ending:
             track.chip = None
         self.embedded += len(ending)
         self._open = []
@@ -202,6 +212,10 @@ class Tracker:
     def table(self) -> pa.Table:
         """Every sighting so far, embeddings on the tracks' best rows (ends open tracks)."""
         self.end_tracks()
+        for sightings, pending in self._pending:
+            for sighting, vector in zip(sightings, pending.result(), strict=True):
+                self._embeddings[sighting] = vector
+        self._pending = []
         columns: dict[str, list[object]] = {name: [] for name in SIGHTING_SCHEMA.names}
         for sighting, values in enumerate(self._rows):
             for name, value in values.items():
