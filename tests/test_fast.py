@@ -108,6 +108,23 @@ def test_only_measured_frames_can_be_candidates(passes) -> None:  # type: ignore
     assert not any(interpolated[candidate.frame] for candidate in selection.candidates)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_top_eight_shots_are_seven_of_the_full_pass_s(seed: int) -> None:
+    # Issue 16's bar for the fast pass, with the people stage on as in a pick.
+    # Measured: 7 of 8 on each of the four episodes. Without the people stage
+    # it is 5-7 of 8: the faces decide the ranks.
+    episode = build_episode(CACHE, seed=seed)
+    picks = []
+    for fast in (False, True):
+        analysis = thumbsel.analyze(episode.path, progress=False, faces=True, fast=fast)
+        shots = thumbsel.detect_shots(analysis.frames)
+        selection = thumbsel.select(analysis.frames, shots, 8)
+        assert len(selection.candidates) == 8
+        picks.append({candidate.shot for candidate in selection.candidates})
+    full, fast = picks
+    assert len(full & fast) >= 7, (sorted(full), sorted(fast))
+
+
 def test_stills_after_a_fast_pass_are_decoded_in_full(tmp_path: Path) -> None:
     episode = build_episode(CACHE, seed=0)
     with open_video(episode.path) as source:
