@@ -539,7 +539,7 @@ def pass_decode_threads() -> int:
     for the rows of the frames it refers to, so a few threads in flight are
     not enough to keep decoding going while scoring takes its turn. On the
     2-core machine of ``benches/README.md`` (section 23) three per core made
-    the pass 13-14% faster and decoding alone no faster; more did no better.
+    the pass 13-14% faster, decoding alone 2-4%; more did no better.
     Seeks keep FFmpeg's choice: a frame thread decodes ahead, past the frame
     a seek wants.
     """
