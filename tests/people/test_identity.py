@@ -44,11 +44,13 @@ def chips() -> list[identity.Chip]:
 
 @pytest.fixture
 def in_a_process() -> Iterator[None]:
+    identity.stop_embedding_process()  # each test starts its own child
     identity.embed_in_a_process()
     try:
         yield
     finally:
         identity.embed_in_a_process(False)
+        identity.stop_embedding_process()
 
 
 def children() -> set[int]:
@@ -72,8 +74,11 @@ def test_a_killed_child_is_replaced_by_embedding_here(
 ) -> None:
     model = identity.identity_model()
     expected = model.embed(chips)
+    before = children()
     model.embed_later(chips[:1]).result()  # the child is up
-    for pid in children():
+    started = children() - before
+    assert len(started) == 1
+    for pid in started:  # only ours: other tests may have children of their own
         os.kill(pid, signal.SIGKILL)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
