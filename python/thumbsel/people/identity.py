@@ -35,7 +35,7 @@ import signal
 import threading
 import time
 import warnings
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -144,7 +144,7 @@ class PendingEmbeddings:
             assert self._future is not None and self._chips is not None
             try:
                 self._vectors = np.asarray(self._future.result(), np.float32)
-            except (BrokenProcessPool, OSError, MemoryError) as error:
+            except (BrokenProcessPool, CancelledError, OSError, MemoryError) as error:
                 _process_failed(error)
                 self._vectors = self._model.embed(self._chips)
         self._chips = None
