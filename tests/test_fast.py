@@ -71,20 +71,18 @@ def test_dissolves_land_within_two_frames_of_the_full_pass_s(  # type: ignore[no
     # A dissolve's middle is fitted to ramps of mean levels; the fast pass
     # fits the measured frames only, so it can move by a frame or two (seed
     # 1's last one: 917 against the full pass's 919 and the truth's 918).
-    if request.node.callspec.params["passes"] == 3:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="seed 3's last dissolve (truth 922, the full pass 923) is lost: "
-                "the shot before it moves, its pHash by 14 bits over 4 of the odd frames "
-                "the fast pass measures (907-911), above the steady-end limit of 10; "
-                "the even ones the full pass also has moved by 6-10",
-            )
-        )
+    # Seed 3's last dissolve (truth 922, the full pass 923) is lost: the shot
+    # before it moves, its pHash by 14 bits over 4 of the odd frames the fast
+    # pass measures (907-911), above the steady-end limit of 10; the even ones
+    # only the full pass has moved by 6-10. That one miss is allowed there, no
+    # other, and no dissolve the full pass does not have.
     full, fast, _ = passes
     ours = boundaries(fast.frames, ("dissolve",))
     theirs = boundaries(full.frames, ("dissolve",))
-    assert match_boundaries(ours, theirs, 2) == (len(theirs), 0, 0)
+    lost = [923] if request.node.callspec.params["passes"] == 3 else []
+    assert [frame for frame in theirs if frame in lost] == lost
+    kept = [frame for frame in theirs if frame not in lost]
+    assert match_boundaries(ours, kept, 2) == (len(kept), 0, 0)
 
 
 def test_measured_signals_rank_frames_as_the_full_pass_does(passes) -> None:  # type: ignore[no-untyped-def]
